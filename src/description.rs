@@ -1,0 +1,231 @@
+//! An open file description over a mapping: the cursor and access mode that
+//! clones share, and `File`'s semantics for Read, Write and Seek on top of
+//! the shared [`Inode`].
+
+use std::io::{self, IoSlice, IoSliceMut, SeekFrom};
+use std::mem::MaybeUninit;
+use std::os::fd::BorrowedFd;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::map::{At, Inode, MapSource};
+use crate::sys::{self, Access};
+
+/// What clones of one `MmapFile` share, as clones of a `File` share the
+/// kernel's open file description.
+pub(crate) struct Description {
+    pub(crate) inode: Arc<Inode>,
+    pub(crate) access: Access,
+    /// Never allocate past the logical length (see `OpenOptions::exact_len`).
+    exact_len: bool,
+    /// The file offset. Held across each cursor-relative call so that
+    /// concurrent calls through clones or `&MmapFile` each see and advance it
+    /// whole, as the kernel's `f_pos` lock does.
+    cursor: Mutex<u64>,
+}
+
+impl Description {
+    pub(crate) fn new(inode: Arc<Inode>, access: Access, exact_len: bool, cursor: u64) -> Self {
+        Description {
+            inode,
+            access,
+            exact_len,
+            cursor: Mutex::new(cursor),
+        }
+    }
+
+    fn cursor(&self) -> MutexGuard<'_, u64> {
+        self.cursor.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn source<'a>(&self, fd: BorrowedFd<'a>) -> MapSource<'a> {
+        MapSource {
+            fd,
+            readable: self.access.read,
+            writable: self.access.write,
+        }
+    }
+
+    fn check_read(&self) -> io::Result<()> {
+        if self.access.read {
+            Ok(())
+        } else {
+            Err(sys::bad_fd())
+        }
+    }
+
+    fn check_write(&self) -> io::Result<()> {
+        if self.access.write {
+            Ok(())
+        } else {
+            Err(sys::bad_fd())
+        }
+    }
+
+    /// The cursor, for `stream_position` and `into_file`.
+    pub(crate) fn position(&self) -> u64 {
+        *self.cursor()
+    }
+
+    pub(crate) fn read_at(
+        &self,
+        fd: BorrowedFd<'_>,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> io::Result<usize> {
+        self.check_read()?;
+        self.inode.read_at(self.source(fd), as_uninit(buf), offset)
+    }
+
+    pub(crate) fn write_at(
+        &self,
+        fd: BorrowedFd<'_>,
+        buf: &[u8],
+        offset: u64,
+    ) -> io::Result<usize> {
+        self.check_write()?;
+        // On Linux, pwrite on an O_APPEND descriptor appends whatever the
+        // offset; File inherits that and so do we.
+        let at = if self.access.append {
+            At::End
+        } else {
+            At::Offset(offset)
+        };
+        self.write_locked(fd, &[IoSlice::new(buf)], at)
+            .map(|(_, n)| n)
+    }
+
+    fn write_locked(
+        &self,
+        fd: BorrowedFd<'_>,
+        bufs: &[IoSlice<'_>],
+        at: At,
+    ) -> io::Result<(u64, usize)> {
+        self.inode.write(self.source(fd), bufs, at, self.exact_len)
+    }
+
+    pub(crate) fn read_vectored(
+        &self,
+        fd: BorrowedFd<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+    ) -> io::Result<usize> {
+        self.check_read()?;
+        let mut pos = self.cursor();
+        let mut total = 0;
+        for buf in bufs {
+            let want = buf.len();
+            let n = self.inode.read_at(self.source(fd), as_uninit(buf), *pos)?;
+            *pos += n as u64;
+            total += n;
+            if n < want {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    pub(crate) fn read(&self, fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_vectored(fd, &mut [IoSliceMut::new(buf)])
+    }
+
+    /// Reads from the cursor to the end into `buf`, reserving once and
+    /// copying once.
+    pub(crate) fn read_to_end(&self, fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.check_read()?;
+        let mut pos = self.cursor();
+        let start = buf.len();
+        loop {
+            let len = self.inode.refresh(fd)?;
+            let Some(want) = len.checked_sub(*pos).filter(|&n| n > 0) else {
+                break;
+            };
+            let want = usize::try_from(want).unwrap_or(usize::MAX);
+            buf.try_reserve(want)
+                .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+            let spare = &mut buf.spare_capacity_mut()[..want];
+            let n = self.inode.read_at(self.source(fd), spare, *pos)?;
+            // SAFETY: `read_at` initialised the first `n` spare bytes.
+            unsafe { buf.set_len(buf.len() + n) };
+            *pos += n as u64;
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(buf.len() - start)
+    }
+
+    /// As `read_to_end`, keeping `buf` unchanged unless what was read is
+    /// UTF-8, with std's errors.
+    pub(crate) fn read_to_string(&self, fd: BorrowedFd<'_>, buf: &mut String) -> io::Result<usize> {
+        let mut bytes = std::mem::take(buf).into_bytes();
+        let start = bytes.len();
+        let result = self.read_to_end(fd, &mut bytes);
+        let valid = std::str::from_utf8(&bytes[start..]).is_ok();
+        if !valid {
+            bytes.truncate(start);
+        }
+        // SAFETY: `bytes[..start]` came from a String, and the rest was just
+        // checked to be UTF-8 or cut off.
+        *buf = unsafe { String::from_utf8_unchecked(bytes) };
+        match result {
+            Ok(_) if !valid => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )),
+            other => other,
+        }
+    }
+
+    pub(crate) fn write_vectored(
+        &self,
+        fd: BorrowedFd<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> io::Result<usize> {
+        self.check_write()?;
+        let mut pos = self.cursor();
+        let at = if self.access.append {
+            At::End
+        } else {
+            At::Offset(*pos)
+        };
+        let (offset, n) = self.write_locked(fd, bufs, at)?;
+        *pos = offset + n as u64;
+        Ok(n)
+    }
+
+    pub(crate) fn seek(&self, fd: BorrowedFd<'_>, target: SeekFrom) -> io::Result<u64> {
+        let mut pos = self.cursor();
+        let (base, delta) = match target {
+            SeekFrom::Start(n) => (0, i128::from(n)),
+            SeekFrom::Current(d) => (*pos, i128::from(d)),
+            SeekFrom::End(d) => (self.inode.refresh(fd)?, i128::from(d)),
+        };
+        let new = i128::from(base) + delta;
+        let new = u64::try_from(new)
+            .ok()
+            .filter(|&n| n <= i64::MAX as u64)
+            .ok_or_else(sys::invalid)?;
+        if new > self.inode.len() {
+            // Past the end: let the kernel check it against the largest file
+            // the file system allows, as `lseek` does for File.
+            sys::seek_to(fd, new)?;
+        }
+        *pos = new;
+        Ok(new)
+    }
+
+    /// Makes the file's size the logical length, where this description may.
+    pub(crate) fn trim(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        if self.access.write {
+            self.inode.trim(fd)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Views an initialised buffer as one that `read_at` may fill.
+fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: same layout; the callee only ever writes initialised bytes, so
+    // `buf` stays initialised.
+    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
+}

@@ -1,0 +1,588 @@
+//! `std::fs::File` over a memory mapping.
+//!
+//! [`MmapFile`] has `File`'s API and `File`'s observable behaviour — `Read`,
+//! `Write`, `Seek`, positional [`FileExt`] I/O, `set_len`, sync, locks,
+//! clones, errors — but the bytes move through a shared mapping of the file
+//! that grows as the file grows, instead of a system call per call. Swapping
+//! `File` for `MmapFile` changes speed, not results.
+//!
+//! ```
+//! use std::io::{Read, Seek, SeekFrom, Write};
+//! use std::os::unix::fs::FileExt;
+//! use mmapfile::MmapFile;
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("data");
+//! let mut file = MmapFile::options().read(true).write(true).create(true).open(&path)?;
+//! file.write_all(b"hello, world")?;
+//! file.seek(SeekFrom::Start(7))?;
+//! let mut word = String::new();
+//! file.read_to_string(&mut word)?;
+//! assert_eq!(word, "world");
+//!
+//! let mut hello = [0; 5];
+//! file.read_exact_at(&mut hello, 0)?; // positional, through &self
+//! assert_eq!(&hello, b"hello");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # How it works
+//! The file is mapped `MAP_SHARED` from offset 0 for far more bytes than it
+//! holds (1 GiB of address space by default, see
+//! [`OpenOptions::reserve`]). A write past the end extends the file with
+//! `fallocate` (in steps, so most appends make no system call) and copies
+//! into the mapping; the mapping's address does not move, so positional
+//! reads on other threads take no lock. Only when the file outgrows the
+//! reservation is a larger mapping made; the old one stays mapped until the
+//! last handle closes, so no reader is ever left holding unmapped memory.
+//! All handles of one file in a process share one mapping and agree on its
+//! length.
+//!
+//! Files that cannot be mapped — directories, FIFOs, sockets, devices,
+//! `/proc` and `/sys` files, or any file on a platform where the crate cannot
+//! recover from SIGBUS — are handled with plain system calls, transparently:
+//! see [`MmapFile::is_mapped`].
+//!
+//! # Differences from `File`
+//! - **Length on disk while appending.** The file's size on disk may run
+//!   ahead of its length by up to one growth step while a handle appends.
+//!   Handles in this process never see that; another process (or a `File`
+//!   opened on the same path) sees zeros past the last write until the
+//!   writer calls `flush`, `sync_all`, `sync_data`, `metadata`, `into_file`
+//!   or drops the handle, which cut the file back to its length. Use
+//!   [`OpenOptions::exact_len`] where another process must see the exact
+//!   length at every moment, or if the writer may be killed.
+//! - **`metadata()` of a read-only handle** reports the size on disk, which
+//!   may include such a step taken by a writable handle in the same process
+//!   that has not flushed. [`MmapFile::len`] is always exact in-process.
+//! - **Modification time** is updated when a page is first written after
+//!   being written back, not on every write.
+//! - **Huge transfers.** `read` and `write` move up to the whole buffer in
+//!   one call; Linux caps one system call at about 2 GiB. Both are allowed
+//!   by the `Read`/`Write` contracts.
+//! - **The file offset** of the underlying descriptor is not kept while the
+//!   `MmapFile` owns it; [`MmapFile::into_file`] sets it to the cursor.
+//!
+//! # Safety
+//! No sequence of calls to this crate's safe API, from any number of threads
+//! and clones, is undefined behaviour:
+//! - every byte between a mapping and a caller's buffer moves through one
+//!   copy routine written in assembly, so concurrent `read_at` and
+//!   `write_at` on the same bytes are not data races (a read may see a mix of
+//!   old and new bytes, as with `File`);
+//! - every access is bounds-checked against the mapping before it is made;
+//! - no safe API lends a `&[u8]` into the mapping;
+//! - if the file shrinks under the mapping (`set_len` on another thread,
+//!   another process truncating it) or a page cannot be backed (disk full,
+//!   I/O error), the access raises SIGBUS, which a process-wide handler turns
+//!   into a short read or an `io::Error`, never a crash.
+//!
+//! What is left to the user:
+//! - **Other programs' handlers.** The SIGBUS handler is installed once, the
+//!   first time a file is mapped, and chains to the handler it replaced for
+//!   faults that are not the crate's. A handler installed later that does
+//!   not chain to ours turns a recoverable fault back into a crash.
+//! - **Writes by other processes** are seen, as with `File`, but are not
+//!   atomic with respect to our reads: a read racing with them may return a
+//!   mix of old and new bytes, exactly as `pread` racing a `pwrite` can.
+//!
+//! # Platform support
+//! Mapped I/O runs on Linux on x86_64, where the copy routine and the fault
+//! handler are implemented. Everywhere else on Unix the crate compiles and
+//! every `MmapFile` uses system calls: correct, never faster than `File`.
+//!
+//! # Minimum supported Rust version
+//! 1.89 (for `File::lock` and friends).
+
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![cfg(unix)]
+
+mod copy;
+mod description;
+mod map;
+mod options;
+mod sys;
+
+use std::fmt;
+use std::fs::{File, FileTimes, Metadata, Permissions, TryLockError};
+use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use description::Description;
+use map::{Inode, MapSource};
+use options::MapOptions;
+pub use options::OpenOptions;
+
+/// A file whose bytes move through a shared memory mapping: the API and
+/// behaviour of [`std::fs::File`], much faster.
+///
+/// Every method mirrors the `File` method of the same name; `Read`, `Write`
+/// and `Seek` are implemented for `MmapFile` and `&MmapFile`, and the
+/// positional [`FileExt`] methods take `&self`, so one handle can serve many
+/// threads. `MmapFile` is `Send + Sync`.
+///
+/// # Safety
+/// The mapping is private to this type: no method lends out a reference into
+/// it, and every copy in or out goes through a race-free routine that
+/// survives the file shrinking under it. See the [crate docs](crate#safety)
+/// for what is left to the user.
+///
+/// # Examples
+/// A storage engine's pattern: one thread appends, others read what was
+/// published, without locks.
+/// ```
+/// use std::io::Write;
+/// use std::os::unix::fs::FileExt;
+/// use mmapfile::MmapFile;
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("log");
+/// let mut log = MmapFile::options().read(true).append(true).create(true).open(&path)?;
+/// std::thread::scope(|s| -> std::io::Result<()> {
+///     let reader = &log;
+///     s.spawn(move || {
+///         let mut record = [0; 8];
+///         // Reads whatever has been appended so far.
+///         let _ = reader.read_at(&mut record, 0);
+///     });
+///     for i in 0u64..1000 {
+///         (&log).write_all(&i.to_le_bytes())?;
+///     }
+///     Ok(())
+/// })?;
+/// assert_eq!(log.len()?, 8000);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct MmapFile {
+    file: File,
+    backend: Backend,
+}
+
+enum Backend {
+    /// Plain system calls on `file`: for what cannot be mapped.
+    Syscalls,
+    /// I/O through the shared mapping.
+    Mapped(Arc<Description>),
+}
+
+impl MmapFile {
+    /// Like [`File::open`]: opens a file read-only and maps it.
+    ///
+    /// # Errors
+    /// Those of [`File::open`].
+    pub fn open<P: AsRef<Path>>(path: P) -> io::Result<MmapFile> {
+        OpenOptions::new().read(true).open(path)
+    }
+
+    /// Like [`File::create`]: opens a file write-only, creating or
+    /// truncating it.
+    ///
+    /// # Errors
+    /// Those of [`File::create`].
+    pub fn create<P: AsRef<Path>>(path: P) -> io::Result<MmapFile> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+    }
+
+    /// Like [`File::create_new`]: creates a file read-write, failing if it
+    /// exists.
+    ///
+    /// # Errors
+    /// Those of [`File::create_new`].
+    pub fn create_new<P: AsRef<Path>>(path: P) -> io::Result<MmapFile> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+    }
+
+    /// Like [`File::options`]: a new [`OpenOptions`].
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Wraps an open file, with its access mode and cursor.
+    pub(crate) fn from_file_with(file: File, map: MapOptions) -> io::Result<MmapFile> {
+        let identity = sys::identify(file.as_fd())?;
+        if !identity.regular || !copy::fault_recovery() {
+            return Ok(MmapFile {
+                file,
+                backend: Backend::Syscalls,
+            });
+        }
+        let access = sys::access(file.as_fd())?;
+        let cursor = sys::tell(file.as_fd())?;
+        let src = MapSource {
+            fd: file.as_fd(),
+            readable: access.read,
+            writable: access.write,
+        };
+        let backend = match Inode::open(src, identity.key, map.reserve) {
+            Ok(inode) => Backend::Mapped(Arc::new(Description::new(
+                inode,
+                access,
+                map.exact_len,
+                cursor,
+            ))),
+            // Not mappable (procfs, sysfs, a write-only file we may not
+            // read, no address space): system calls are always correct.
+            Err(_) => Backend::Syscalls,
+        };
+        Ok(MmapFile { file, backend })
+    }
+
+    /// Whether I/O goes through a mapping (`true`), or through plain system
+    /// calls because the file cannot be mapped (`false`). Results are the
+    /// same either way.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.backend, Backend::Mapped(_))
+    }
+
+    /// The file's length: for a mapped file, exact for every write made
+    /// through any `MmapFile` in this process, and without a system call.
+    /// It sees the writes of other processes after a read reaches the end, a
+    /// seek from the end, or [`metadata`](Self::metadata).
+    ///
+    /// # Errors
+    /// For an unmapped file, those of [`File::metadata`].
+    pub fn len(&self) -> io::Result<u64> {
+        match &self.backend {
+            Backend::Mapped(d) => Ok(d.inode.len()),
+            Backend::Syscalls => Ok(self.file.metadata()?.len()),
+        }
+    }
+
+    /// Whether [`len`](Self::len) is 0.
+    ///
+    /// # Errors
+    /// As [`len`](Self::len).
+    pub fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Cuts the file on disk back to its length, where this handle may write.
+    fn trim(&self) -> io::Result<()> {
+        match &self.backend {
+            Backend::Mapped(d) => d.trim(self.file.as_fd()),
+            Backend::Syscalls => Ok(()),
+        }
+    }
+
+    /// Like [`File::set_len`]: truncates or extends the file. The cursor does
+    /// not move.
+    ///
+    /// # Errors
+    /// Those of [`File::set_len`]: `InvalidInput` past `i64::MAX`, `EINVAL`
+    /// on a handle not open for writing, `EFBIG` past the largest file.
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        match &self.backend {
+            Backend::Mapped(d) => d.inode.set_len(&self.file, size),
+            Backend::Syscalls => self.file.set_len(size),
+        }
+    }
+
+    /// Like [`File::metadata`]. Cuts the file on disk back to its length
+    /// first, so that the size reported is exact.
+    ///
+    /// # Errors
+    /// Those of [`File::metadata`], or of cutting the file back.
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        self.trim()?;
+        self.file.metadata()
+    }
+
+    /// Like [`File::sync_all`]: the data and metadata reach the disk. On
+    /// Linux, `fsync` writes back pages dirtied through the mapping too.
+    ///
+    /// # Errors
+    /// Those of [`File::sync_all`].
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.trim()?;
+        self.file.sync_all()
+    }
+
+    /// Like [`File::sync_data`]: the data reach the disk.
+    ///
+    /// # Errors
+    /// Those of [`File::sync_data`].
+    pub fn sync_data(&self) -> io::Result<()> {
+        self.trim()?;
+        self.file.sync_data()
+    }
+
+    /// Like [`File::try_clone`]: a new handle to the same open file. Clones
+    /// share the cursor, as `File` clones share the file offset.
+    ///
+    /// # Errors
+    /// Those of [`File::try_clone`] (`EMFILE` when out of descriptors).
+    pub fn try_clone(&self) -> io::Result<MmapFile> {
+        let file = self.file.try_clone()?;
+        let backend = match &self.backend {
+            Backend::Mapped(d) => Backend::Mapped(Arc::clone(d)),
+            Backend::Syscalls => Backend::Syscalls,
+        };
+        Ok(MmapFile { file, backend })
+    }
+
+    /// Like [`File::set_permissions`].
+    ///
+    /// # Errors
+    /// Those of [`File::set_permissions`].
+    pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
+        self.file.set_permissions(perm)
+    }
+
+    /// Like [`File::set_modified`].
+    ///
+    /// # Errors
+    /// Those of [`File::set_modified`].
+    pub fn set_modified(&self, time: SystemTime) -> io::Result<()> {
+        self.file.set_modified(time)
+    }
+
+    /// Like [`File::set_times`].
+    ///
+    /// # Errors
+    /// Those of [`File::set_times`].
+    pub fn set_times(&self, times: FileTimes) -> io::Result<()> {
+        self.file.set_times(times)
+    }
+
+    /// Like [`File::lock`]: an exclusive advisory lock on the whole file,
+    /// waiting for it. (For locking pages in memory, see `mlock`.)
+    ///
+    /// # Errors
+    /// Those of [`File::lock`].
+    pub fn lock(&self) -> io::Result<()> {
+        self.file.lock()
+    }
+
+    /// Like [`File::lock_shared`].
+    ///
+    /// # Errors
+    /// Those of [`File::lock_shared`].
+    pub fn lock_shared(&self) -> io::Result<()> {
+        self.file.lock_shared()
+    }
+
+    /// Like [`File::try_lock`].
+    ///
+    /// # Errors
+    /// Those of [`File::try_lock`]: [`TryLockError::WouldBlock`] if held.
+    pub fn try_lock(&self) -> Result<(), TryLockError> {
+        self.file.try_lock()
+    }
+
+    /// Like [`File::try_lock_shared`].
+    ///
+    /// # Errors
+    /// Those of [`File::try_lock_shared`].
+    pub fn try_lock_shared(&self) -> Result<(), TryLockError> {
+        self.file.try_lock_shared()
+    }
+
+    /// Like [`File::unlock`].
+    ///
+    /// # Errors
+    /// Those of [`File::unlock`].
+    pub fn unlock(&self) -> io::Result<()> {
+        self.file.unlock()
+    }
+
+    /// Gives back the `File`, exactly as the writes left it: cut back to its
+    /// length, with its file offset at this handle's cursor.
+    ///
+    /// # Errors
+    /// Those of cutting the file back (`ftruncate`) or setting the offset
+    /// (`lseek`); the file is then dropped.
+    pub fn into_file(self) -> io::Result<File> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so each field is
+        // moved out exactly once.
+        let (file, backend) =
+            unsafe { (std::ptr::read(&this.file), std::ptr::read(&this.backend)) };
+        if let Backend::Mapped(d) = backend {
+            d.trim(file.as_fd())?;
+            sys::seek_to(file.as_fd(), d.position())?;
+        }
+        Ok(file)
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+impl Drop for MmapFile {
+    fn drop(&mut self) {
+        // Errors cannot be reported from drop; `File` ignores close's too.
+        let _ = self.trim();
+    }
+}
+
+impl TryFrom<File> for MmapFile {
+    type Error = io::Error;
+
+    /// Maps an open `File`, keeping its access mode, append mode and file
+    /// offset (which becomes the cursor).
+    ///
+    /// # Errors
+    /// Those of `fstat`, `fcntl(F_GETFL)` or `lseek` on the file.
+    fn try_from(file: File) -> io::Result<MmapFile> {
+        MmapFile::from_file_with(file, MapOptions::default())
+    }
+}
+
+impl Read for &MmapFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.backend {
+            Backend::Mapped(d) => d.read(self.fd(), buf),
+            Backend::Syscalls => (&self.file).read(buf),
+        }
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        match &self.backend {
+            Backend::Mapped(d) => d.read_vectored(self.fd(), bufs),
+            Backend::Syscalls => (&self.file).read_vectored(bufs),
+        }
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        match &self.backend {
+            Backend::Mapped(d) => d.read_to_end(self.fd(), buf),
+            Backend::Syscalls => (&self.file).read_to_end(buf),
+        }
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        match &self.backend {
+            Backend::Mapped(d) => d.read_to_string(self.fd(), buf),
+            Backend::Syscalls => (&self.file).read_to_string(buf),
+        }
+    }
+}
+
+impl Write for &MmapFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match &self.backend {
+            Backend::Mapped(d) => d.write_vectored(self.fd(), bufs),
+            Backend::Syscalls => (&self.file).write_vectored(bufs),
+        }
+    }
+
+    /// Cuts the file on disk back to its length, so that other processes see
+    /// it exactly; `File::flush` has nothing to do.
+    fn flush(&mut self) -> io::Result<()> {
+        self.trim()
+    }
+}
+
+impl Seek for &MmapFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match &self.backend {
+            Backend::Mapped(d) => d.seek(self.fd(), pos),
+            Backend::Syscalls => (&self.file).seek(pos),
+        }
+    }
+
+    fn stream_position(&mut self) -> io::Result<u64> {
+        match &self.backend {
+            Backend::Mapped(d) => Ok(d.position()),
+            Backend::Syscalls => (&self.file).stream_position(),
+        }
+    }
+}
+
+// `MmapFile`'s traits forward to those of `&MmapFile`, as `File`'s do.
+impl Read for MmapFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        (&*self).read_to_end(buf)
+    }
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        (&*self).read_to_string(buf)
+    }
+}
+impl Write for MmapFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}
+impl Seek for MmapFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        (&*self).seek(pos)
+    }
+    fn stream_position(&mut self) -> io::Result<u64> {
+        (&*self).stream_position()
+    }
+}
+
+impl FileExt for MmapFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        match &self.backend {
+            Backend::Mapped(d) => d.read_at(self.fd(), buf, offset),
+            Backend::Syscalls => self.file.read_at(buf, offset),
+        }
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        match &self.backend {
+            Backend::Mapped(d) => d.write_at(self.fd(), buf, offset),
+            Backend::Syscalls => self.file.write_at(buf, offset),
+        }
+    }
+}
+
+impl AsFd for MmapFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+impl AsRawFd for MmapFile {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+impl fmt::Debug for MmapFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("MmapFile");
+        s.field("file", &self.file);
+        match &self.backend {
+            Backend::Mapped(d) => s.field("len", &d.inode.len()).field("pos", &d.position()),
+            Backend::Syscalls => s.field("mapped", &false),
+        };
+        s.finish()
+    }
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<MmapFile>();
+};

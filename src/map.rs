@@ -1,0 +1,499 @@
+//! The shared mapping of one file: its windows, its two lengths, and growth.
+//!
+//! Every `MmapFile` of the same file in this process shares one [`Inode`]
+//! (found through a registry keyed by device and inode number), as every
+//! `File` shares the kernel's inode. So in-process handles always agree on
+//! the length, and a file is mapped once however often it is opened.
+//!
+//! # Windows
+//! A window maps the file `MAP_SHARED` from offset 0 for far more bytes than
+//! the file has. Growing the file inside the window is a `fallocate` only: no
+//! remap, no TLB shootdown, and the address does not move. When the file
+//! outgrows the window, a larger one is mapped and becomes current; the old one
+//! stays mapped until the `Inode` is dropped, so a reader that loaded it still
+//! reads valid memory and readers never take a lock. Windows at least double,
+//! so the retired ones add up to less than the current one.
+//!
+//! # Lengths
+//! `len` is the logical length, the one the API reports. `physical` is the
+//! file's size on disk, which runs ahead of `len` while appending, so that
+//! most appends need no system call. Bytes in `len..physical` are always
+//! zero. [`Inode::trim`] cuts the file back to `len`.
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+
+use crate::copy::{self, Fault};
+use crate::sys;
+
+/// Address space reserved for a file by default, before it must move to a
+/// larger window.
+pub(crate) const DEFAULT_RESERVE: u64 = if cfg!(target_pointer_width = "64") {
+    1 << 30
+} else {
+    64 << 20
+};
+
+/// Smallest and largest step by which appends grow the file on disk.
+const MIN_GROWTH: u64 = 64 << 10;
+const MAX_GROWTH: u64 = 64 << 20;
+
+/// The largest offset a read or write may reach, as for `pread`/`pwrite`:
+/// offsets are `off_t`, a signed 64-bit integer.
+const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// One mapping of the file.
+pub(crate) struct Window {
+    base: NonNull<u8>,
+    cap: usize,
+    writable: bool,
+}
+
+impl Window {
+    /// Whether this window covers `..end` with the access needed.
+    fn covers(&self, end: u64, write: bool) -> bool {
+        end <= self.cap as u64 && (self.writable || !write)
+    }
+}
+
+/// What only a writer may change; the mutex also serialises writes, as the
+/// kernel's inode lock does for `write(2)`.
+struct WriterState {
+    /// Every window ever mapped; the last is the current one. Boxed so that
+    /// the pointer readers load from `Inode::window` stays put.
+    #[allow(clippy::vec_box)]
+    windows: Vec<Box<Window>>,
+}
+
+/// The shared state of one file.
+pub(crate) struct Inode {
+    key: (u64, u64),
+    /// The current window, owned by `writer.windows`.
+    window: AtomicPtr<Window>,
+    /// Logical length: what readers may read.
+    len: AtomicU64,
+    /// Size of the file on disk; changed only under `writer`.
+    physical: AtomicU64,
+    /// Address space to reserve when mapping a new window.
+    reserve: u64,
+    writer: Mutex<WriterState>,
+}
+
+// SAFETY: the raw pointers in `Window` point at shared file mappings that
+// live as long as the `Inode`; every access to the bytes goes through
+// `copy::copy`, which is race-free, and the bookkeeping is atomics and a mutex.
+unsafe impl Send for Inode {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Inode {}
+
+/// The `Inode` of every file mapped in this process, by `(st_dev, st_ino)`.
+type Registry = HashMap<(u64, u64), Weak<Inode>>;
+static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic never leaves the state half-changed (the lengths are atomics
+    // stored last), so a poisoned lock is still good.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn page_ceil(n: u64) -> u64 {
+    let page = sys::page_size() as u64;
+    n.div_ceil(page).saturating_mul(page)
+}
+
+/// How a handle gives the inode a descriptor to map from.
+#[derive(Clone, Copy)]
+pub(crate) struct MapSource<'a> {
+    /// The handle's own descriptor.
+    pub(crate) fd: BorrowedFd<'a>,
+    /// Whether `fd` can be mapped directly; if not (opened write-only), the
+    /// file is reopened read-write through `/proc` for the mapping.
+    pub(crate) readable: bool,
+    /// Whether to map for writing.
+    pub(crate) writable: bool,
+}
+
+impl MapSource<'_> {
+    fn map(&self, len: usize) -> io::Result<NonNull<u8>> {
+        if self.readable {
+            sys::map_shared(self.fd, len, self.writable)
+        } else {
+            let rw = sys::reopen_read_write(self.fd)?;
+            sys::map_shared(rw.as_fd(), len, self.writable)
+        }
+    }
+}
+
+/// Where a write lands.
+#[derive(Clone, Copy)]
+pub(crate) enum At {
+    /// At this offset.
+    Offset(u64),
+    /// At the end, whatever it is when the write takes the lock.
+    End,
+}
+
+/// Checks an offset and length as `pread`/`pwrite` do: `EINVAL` if the range
+/// does not fit in `off_t`.
+pub(crate) fn check_range(offset: u64, len: usize) -> io::Result<u64> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= MAX_OFFSET => Ok(end),
+        _ => Err(sys::invalid()),
+    }
+}
+
+impl Inode {
+    /// The shared state for the file behind `src.fd`, mapping it if this
+    /// process has no `MmapFile` of it yet.
+    pub(crate) fn open(
+        src: MapSource<'_>,
+        key: (u64, u64),
+        reserve: u64,
+    ) -> io::Result<Arc<Inode>> {
+        let mut registry = lock(&REGISTRY);
+        if let Some(inode) = registry.get(&key).and_then(Weak::upgrade) {
+            drop(registry);
+            // The open may have truncated the file; adopt what disk says.
+            inode.refresh(src.fd)?;
+            return Ok(inode);
+        }
+        let size = sys::file_size(src.fd)?;
+        let wanted = page_ceil(reserve.max(size.saturating_add(size / 2)).max(1));
+        let window = map_window(src, wanted, page_ceil(size.max(1)))?;
+        let window = Box::new(window);
+        let inode = Arc::new(Inode {
+            key,
+            window: AtomicPtr::new(&*window as *const Window as *mut Window),
+            len: AtomicU64::new(size),
+            physical: AtomicU64::new(size),
+            reserve,
+            writer: Mutex::new(WriterState {
+                windows: vec![window],
+            }),
+        });
+        registry.insert(key, Arc::downgrade(&inode));
+        Ok(inode)
+    }
+
+    /// The logical length as this process knows it.
+    pub(crate) fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+
+    fn current(&self) -> &Window {
+        // SAFETY: `window` always points at a boxed window in
+        // `writer.windows`, and windows are freed only when `self` drops.
+        unsafe { &*self.window.load(Ordering::Acquire) }
+    }
+
+    /// Catches up with changes made outside this process (or by `File`
+    /// handles): if the size on disk is not the one we left it at, someone
+    /// else set it, and it becomes the logical length too. Returns the length.
+    pub(crate) fn refresh(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
+        if sys::file_size(fd)? == self.physical.load(Ordering::Acquire) {
+            return Ok(self.len());
+        }
+        let _w = lock(&self.writer);
+        self.adopt_disk_size(fd)
+    }
+
+    /// Under the writer lock: make both lengths the size on disk if it
+    /// changed behind our back.
+    fn adopt_disk_size(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
+        let size = sys::file_size(fd)?;
+        if size != self.physical.load(Ordering::Relaxed) {
+            self.physical.store(size, Ordering::Release);
+            self.len.store(size, Ordering::Release);
+        }
+        Ok(self.len())
+    }
+
+    /// A window covering `..end`, mapping a larger one if needed. `None`
+    /// when no such mapping can be made: the caller uses system calls.
+    fn window_for(&self, w: &mut WriterState, src: MapSource<'_>, end: u64) -> Option<&Window> {
+        let current = self.current();
+        if current.covers(end, src.writable) {
+            return Some(current);
+        }
+        let wanted = page_ceil(end.max(current.cap as u64 * 2).max(self.reserve));
+        let window = Box::new(map_window(src, wanted, page_ceil(end)).ok()?);
+        self.window
+            .store(&*window as *const Window as *mut Window, Ordering::Release);
+        w.windows.push(window);
+        Some(self.current())
+    }
+
+    /// Reads into `buf` at `offset`, like `pread`.
+    pub(crate) fn read_at(
+        &self,
+        src: MapSource<'_>,
+        buf: &mut [MaybeUninit<u8>],
+        offset: u64,
+    ) -> io::Result<usize> {
+        check_range(offset, buf.len())?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut len = self.len();
+        if offset + buf.len() as u64 > len {
+            len = self.refresh(src.fd)?;
+        }
+        if offset >= len {
+            return Ok(0);
+        }
+        let n = buf.len().min((len - offset) as usize);
+        let buf = &mut buf[..n];
+        let end = offset + n as u64;
+        let mut current = self.current();
+        if !current.covers(end, false) {
+            let mut w = lock(&self.writer);
+            match self.window_for(
+                &mut w,
+                MapSource {
+                    writable: false,
+                    ..src
+                },
+                end,
+            ) {
+                Some(window) => current = window,
+                None => return sys::pread(src.fd, buf, offset),
+            }
+        }
+        // SAFETY: `offset + n <= cap`, so the source lies in the window,
+        // which stays mapped while `self` lives; `buf` is ours to write.
+        // Pages past the end of the file fault, and `copy` recovers.
+        let result = unsafe {
+            copy::copy(
+                buf.as_mut_ptr().cast(),
+                current.base.as_ptr().add(offset as usize),
+                n,
+            )
+        };
+        match result {
+            Ok(()) => Ok(n),
+            // The file shrank under us, or a page could not be read: let the
+            // kernel say what `pread` gives for the rest.
+            Err(Fault { copied }) => {
+                self.refresh(src.fd)?;
+                match sys::pread(src.fd, &mut buf[copied..], offset + copied as u64) {
+                    Ok(more) => Ok(copied + more),
+                    Err(_) if copied > 0 => Ok(copied),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Writes `bufs` at `at`, like `pwritev` (or `write` in append mode).
+    /// Returns the offset written at and the bytes written.
+    pub(crate) fn write(
+        &self,
+        src: MapSource<'_>,
+        bufs: &[IoSlice<'_>],
+        at: At,
+        exact: bool,
+    ) -> io::Result<(u64, usize)> {
+        let mut w = lock(&self.writer);
+        let offset = match at {
+            At::Offset(offset) => offset,
+            At::End => self.len(),
+        };
+        let total = bufs.iter().fold(0usize, |n, b| n.saturating_add(b.len()));
+        let end = check_range(offset, total)?;
+        if total == 0 {
+            return Ok((offset, 0));
+        }
+        if end > self.physical.load(Ordering::Relaxed)
+            && self.grow(src.fd, offset, end, exact).is_err()
+        {
+            return self
+                .write_by_syscall(src.fd, bufs, offset, 0)
+                .map(|n| (offset, n));
+        }
+        let Some(window) = self.window_for(&mut w, src, end) else {
+            return self
+                .write_by_syscall(src.fd, bufs, offset, 0)
+                .map(|n| (offset, n));
+        };
+        let mut at = offset as usize;
+        for buf in bufs {
+            // SAFETY: `at + buf.len() <= end <= cap`: the destination lies
+            // in the window, mapped writable. `buf` is the caller's and does
+            // not overlap a mapping we write through. Faults are recovered.
+            let result =
+                unsafe { copy::copy(window.base.as_ptr().add(at), buf.as_ptr(), buf.len()) };
+            if let Err(Fault { copied }) = result {
+                let done = at + copied - offset as usize;
+                return self
+                    .write_by_syscall(src.fd, bufs, offset, done)
+                    .map(|n| (offset, n));
+            }
+            at += buf.len();
+        }
+        self.len.fetch_max(end, Ordering::Release);
+        Ok((offset, total))
+    }
+
+    /// Under the writer lock: writes what is left of `bufs` after the first
+    /// `done` bytes with `pwritev`, for what the mapping cannot take (a full
+    /// disk, a file-size limit, a file shrunk under us). The kernel's answer
+    /// is then exactly `File`'s.
+    fn write_by_syscall(
+        &self,
+        fd: BorrowedFd<'_>,
+        bufs: &[IoSlice<'_>],
+        offset: u64,
+        done: usize,
+    ) -> io::Result<usize> {
+        // Acknowledge what reached the mapping, then make the file's size the
+        // logical length, so an O_APPEND descriptor writes where we would.
+        self.len.fetch_max(offset + done as u64, Ordering::Release);
+        let result = self.trim_locked(fd).and_then(|()| {
+            let rest = skip(bufs, done);
+            let rest: Vec<IoSlice<'_>> = rest.iter().map(|b| IoSlice::new(b)).collect();
+            sys::pwritev(fd, &rest, offset + done as u64)
+        });
+        let size = sys::file_size(fd);
+        if let Ok(size) = size {
+            self.physical.store(size, Ordering::Release);
+            self.len.store(size, Ordering::Release);
+        }
+        match result {
+            Ok(n) => Ok(done + n),
+            Err(_) if done > 0 => Ok(done),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Under the writer lock: extends the file so that `..end` is backed,
+    /// reserving blocks ahead for the appends that follow unless `exact`.
+    fn grow(&self, fd: BorrowedFd<'_>, offset: u64, end: u64, exact: bool) -> io::Result<()> {
+        let physical = self.physical.load(Ordering::Relaxed);
+        let limit = sys::file_size_limit();
+        if end > limit {
+            // `File` would raise SIGXFSZ here; let `pwrite` do exactly that.
+            return Err(sys::invalid());
+        }
+        let step = (physical / 2).clamp(MIN_GROWTH, MAX_GROWTH);
+        let ahead = if exact {
+            end
+        } else {
+            page_ceil(end.max(physical.saturating_add(step)))
+        };
+        // A jump past the end leaves a hole, as `pwrite` does: allocate only
+        // from the page the write starts in.
+        let page = sys::page_size() as u64;
+        let from = physical.max(offset / page * page);
+        let mut result = Ok(());
+        for to in [ahead.min(limit).min(MAX_OFFSET), end] {
+            result = sys::extend(fd, from, to);
+            if result.is_ok() || to == end {
+                break;
+            }
+        }
+        // A failed fallocate may still have extended the file part way.
+        let size = match result {
+            Ok(()) => sys::file_size(fd).unwrap_or(physical.max(end)),
+            Err(_) => sys::file_size(fd)?,
+        };
+        self.physical.store(size, Ordering::Release);
+        result
+    }
+
+    /// Under the writer lock: cut the file back to its logical length.
+    fn trim_locked(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let len = self.len();
+        if self.physical.load(Ordering::Relaxed) > len {
+            sys::truncate(fd, len)?;
+            self.physical.store(len, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Cuts the file back to its logical length, so that other readers see
+    /// it exactly. `fd` must be open for writing.
+    pub(crate) fn trim(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        if self.physical.load(Ordering::Acquire) == self.len() {
+            return Ok(());
+        }
+        let _w = lock(&self.writer);
+        self.trim_locked(fd)
+    }
+
+    /// Sets the length, like `File::set_len` (which it calls, for the same
+    /// checks and errors).
+    pub(crate) fn set_len(&self, file: &std::fs::File, size: u64) -> io::Result<()> {
+        let _w = lock(&self.writer);
+        file.set_len(size)?;
+        self.physical.store(size, Ordering::Release);
+        self.len.store(size, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Drop for Inode {
+    fn drop(&mut self) {
+        let mut registry = lock(&REGISTRY);
+        // Another open may have replaced our entry after our last strong
+        // reference went; remove only a dead one.
+        if registry
+            .get(&self.key)
+            .is_some_and(|w| w.strong_count() == 0)
+        {
+            registry.remove(&self.key);
+        }
+        drop(registry);
+        let w = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for window in w.windows.drain(..) {
+            // SAFETY: no handle is left, so no reader holds the window.
+            unsafe { sys::unmap(window.base, window.cap) };
+        }
+    }
+}
+
+/// Maps a window of `wanted` bytes, or, where address space is short, of
+/// less but at least `needed` bytes.
+fn map_window(src: MapSource<'_>, wanted: u64, needed: u64) -> io::Result<Window> {
+    let mut len = wanted;
+    loop {
+        let cap = usize::try_from(len).map_err(|_| io::Error::from(rustix::io::Errno::NOMEM))?;
+        match src.map(cap) {
+            Ok(base) => {
+                return Ok(Window {
+                    base,
+                    cap,
+                    writable: src.writable,
+                });
+            }
+            Err(e)
+                if e.raw_os_error() == Some(rustix::io::Errno::NOMEM.raw_os_error())
+                    && len / 2 >= needed =>
+            {
+                len = page_ceil(len / 2);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The part of `bufs` after its first `n` bytes.
+fn skip<'a>(bufs: &'a [IoSlice<'a>], mut n: usize) -> Vec<&'a [u8]> {
+    let mut rest = Vec::with_capacity(bufs.len());
+    for buf in bufs {
+        if n >= buf.len() {
+            n -= buf.len();
+        } else {
+            rest.push(&buf[n..]);
+            n = 0;
+        }
+    }
+    rest
+}

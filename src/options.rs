@@ -1,0 +1,151 @@
+//! [`OpenOptions`]: std's builder, plus the knobs of the mapping.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::MmapFile;
+use crate::map::DEFAULT_RESERVE;
+
+/// How a file is mapped; the part of [`OpenOptions`] that `std` lacks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MapOptions {
+    /// Address space reserved before the mapping must move.
+    pub(crate) reserve: u64,
+    /// Never let the file's size on disk run ahead of its length.
+    pub(crate) exact_len: bool,
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        MapOptions {
+            reserve: DEFAULT_RESERVE,
+            exact_len: false,
+        }
+    }
+}
+
+/// Options and flags for opening an [`MmapFile`]: the builder of
+/// [`std::fs::OpenOptions`], method for method, plus the mapping's own knobs.
+///
+/// # Examples
+/// ```
+/// use mmapfile::OpenOptions;
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("log");
+/// let log = OpenOptions::new().append(true).create(true).open(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    std: fs::OpenOptions,
+    map: MapOptions,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpenOptions {
+    /// Like [`std::fs::OpenOptions::new`]: every option off.
+    pub fn new() -> Self {
+        OpenOptions {
+            std: fs::OpenOptions::new(),
+            map: MapOptions::default(),
+        }
+    }
+
+    /// Like [`std::fs::OpenOptions::read`].
+    pub fn read(&mut self, read: bool) -> &mut Self {
+        self.std.read(read);
+        self
+    }
+
+    /// Like [`std::fs::OpenOptions::write`].
+    ///
+    /// A mapping needs read access. A handle opened for writing only is
+    /// still mapped, through a second read-write open of the same file
+    /// (`/proc/self/fd`), and reading through it fails with `EBADF` as it
+    /// does for `File`. Where that open is refused, the handle uses system
+    /// calls.
+    pub fn write(&mut self, write: bool) -> &mut Self {
+        self.std.write(write);
+        self
+    }
+
+    /// Like [`std::fs::OpenOptions::append`]: every write lands at the end,
+    /// atomically, whatever the cursor.
+    pub fn append(&mut self, append: bool) -> &mut Self {
+        self.std.append(append);
+        self
+    }
+
+    /// Like [`std::fs::OpenOptions::truncate`].
+    pub fn truncate(&mut self, truncate: bool) -> &mut Self {
+        self.std.truncate(truncate);
+        self
+    }
+
+    /// Like [`std::fs::OpenOptions::create`].
+    pub fn create(&mut self, create: bool) -> &mut Self {
+        self.std.create(create);
+        self
+    }
+
+    /// Like [`std::fs::OpenOptions::create_new`].
+    pub fn create_new(&mut self, create_new: bool) -> &mut Self {
+        self.std.create_new(create_new);
+        self
+    }
+
+    /// Address space to reserve for the mapping, in bytes (default 1 GiB on
+    /// 64-bit targets). The file grows inside it without a remap; past it, a
+    /// larger mapping is made. Reserving costs no memory, only address space.
+    /// If the reservation is refused (`RLIMIT_AS`), a smaller one is taken.
+    pub fn reserve(&mut self, bytes: u64) -> &mut Self {
+        self.map.reserve = bytes;
+        self
+    }
+
+    /// Keep the file's size on disk equal to its length at every moment
+    /// (default `false`).
+    ///
+    /// By default, appends grow the file on disk in steps (64 KiB up to
+    /// 64 MiB) so that most of them need no system call, and the file is cut
+    /// back to its length on `flush`, `sync_all`, `sync_data`, `metadata`,
+    /// `into_file` and drop. Until then, another process that reads the
+    /// file, or is killed mid-stream, sees zeros past the last write. With
+    /// `exact_len(true)` every write past the end extends the file by
+    /// exactly what it needs, at the cost of one system call per such write.
+    pub fn exact_len(&mut self, exact: bool) -> &mut Self {
+        self.map.exact_len = exact;
+        self
+    }
+
+    /// Like [`std::fs::OpenOptions::open`]: opens the file at `path` and maps
+    /// it.
+    ///
+    /// # Errors
+    /// Those of [`std::fs::OpenOptions::open`]. A file that cannot be mapped
+    /// (a directory, FIFO, socket or device, a `/proc` file, or any file on a
+    /// platform without fault recovery) is not an error: the handle then
+    /// does plain system calls, as [`MmapFile::is_mapped`] tells.
+    pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<MmapFile> {
+        MmapFile::from_file_with(self.std.open(path)?, self.map)
+    }
+}
+
+impl OpenOptionsExt for OpenOptions {
+    fn mode(&mut self, mode: u32) -> &mut Self {
+        self.std.mode(mode);
+        self
+    }
+
+    fn custom_flags(&mut self, flags: i32) -> &mut Self {
+        self.std.custom_flags(flags);
+        self
+    }
+}

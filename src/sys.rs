@@ -1,0 +1,228 @@
+//! Thin wrappers over the system calls the mapping makes.
+//!
+//! Each function is one call (or one call with a documented fallback); the
+//! policy of when to make them lives in [`crate::map`].
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+use rustix::fs::{FallocateFlags, FileType};
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, ProtFlags};
+
+/// `sysconf(_SC_PAGESIZE)`: the size of a page of memory.
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// `mmap(NULL, len, PROT_READ[|PROT_WRITE], MAP_SHARED, fd, 0)`: maps the
+/// first `len` bytes of the file, which may run past its end.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/mmap.2.html)
+pub(crate) fn map_shared(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    writable: bool,
+) -> io::Result<NonNull<u8>> {
+    let prot = if writable {
+        ProtFlags::READ | ProtFlags::WRITE
+    } else {
+        ProtFlags::READ
+    };
+    // SAFETY: a null hint without MAP_FIXED lets the kernel choose fresh
+    // address space, so no existing memory is replaced.
+    let ptr =
+        unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0)? };
+    NonNull::new(ptr.cast()).ok_or_else(|| io::Error::from(Errno::NOMEM))
+}
+
+/// `munmap(ptr, len)`.
+///
+/// # Safety
+/// `ptr..ptr + len` is a mapping made by [`map_shared`] that nothing will
+/// touch again.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/munmap.2.html)
+pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: the caller guarantees the range is ours and unused. munmap of a
+    // valid mapping cannot fail, and there is nothing to do if it did.
+    let _ = unsafe { rustix::mm::munmap(ptr.as_ptr().cast(), len) };
+}
+
+/// `fallocate(fd, 0, from, to - from)`, falling back to `ftruncate(fd, to)`
+/// where the file system cannot allocate: extends the file to `to` bytes
+/// with its blocks reserved, so that a later write through the mapping finds
+/// them and a full disk is reported here instead of as SIGBUS.
+///
+/// The range `from..to` must lie at or past the file's end.
+///
+/// # References
+///  - [Linux fallocate](https://man7.org/linux/man-pages/man2/fallocate.2.html)
+///  - [POSIX ftruncate](https://pubs.opengroup.org/onlinepubs/9799919799/functions/ftruncate.html)
+pub(crate) fn extend(fd: BorrowedFd<'_>, from: u64, to: u64) -> io::Result<()> {
+    debug_assert!(from < to);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    match rustix::fs::fallocate(fd, FallocateFlags::empty(), from, to - from) {
+        Ok(()) => return Ok(()),
+        Err(Errno::OPNOTSUPP | Errno::NOSYS) => {}
+        Err(e) => return Err(e.into()),
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (FallocateFlags::empty(), from);
+    Ok(rustix::fs::ftruncate(fd, to)?)
+}
+
+/// `fstat(fd).st_size`.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/fstat.2.html)
+pub(crate) fn file_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    Ok(rustix::fs::fstat(fd)?.st_size as u64)
+}
+
+/// What `fstat` says about a file that decides whether it can be mapped.
+pub(crate) struct FileIdentity {
+    /// `(st_dev, st_ino)`: the same for every open of one file.
+    pub(crate) key: (u64, u64),
+    /// Whether it is a regular file.
+    pub(crate) regular: bool,
+}
+
+/// `fstat(fd)`: the file's identity and type.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/fstat.2.html)
+pub(crate) fn identify(fd: BorrowedFd<'_>) -> io::Result<FileIdentity> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(FileIdentity {
+        key: (st.st_dev as u64, st.st_ino as u64),
+        regular: FileType::from_raw_mode(st.st_mode) == FileType::RegularFile,
+    })
+}
+
+/// How an open file description may be used: `fcntl(fd, F_GETFL)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Access {
+    /// Opened for reading.
+    pub(crate) read: bool,
+    /// Opened for writing.
+    pub(crate) write: bool,
+    /// Opened with `O_APPEND`.
+    pub(crate) append: bool,
+}
+
+/// `fcntl(fd, F_GETFL)`: the access mode and `O_APPEND`.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+pub(crate) fn access(fd: BorrowedFd<'_>) -> io::Result<Access> {
+    use rustix::fs::OFlags;
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    let mode = flags & OFlags::RWMODE;
+    Ok(Access {
+        read: mode == OFlags::RDONLY || mode == OFlags::RDWR,
+        write: mode == OFlags::WRONLY || mode == OFlags::RDWR,
+        append: flags.contains(OFlags::APPEND),
+    })
+}
+
+/// `open("/proc/self/fd/N", O_RDWR)`: a second description of the same file
+/// that can be mapped, for a handle opened write-only (a mapping needs read
+/// access). Fails where `/proc` is absent or the caller may not read the file.
+///
+/// # References
+///  - [Linux proc_pid_fd](https://man7.org/linux/man-pages/man5/proc_pid_fd.5.html)
+pub(crate) fn reopen_read_write(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::fd::AsRawFd;
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        Ok(rustix::fs::open(
+            path.as_str(),
+            OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (fd, OFlags::RDWR, Mode::empty());
+        Err(Errno::NOTSUP.into())
+    }
+}
+
+/// `getrlimit(RLIMIT_FSIZE)`: the largest file this process may write, past
+/// which a write raises SIGXFSZ. Growth never allocates beyond it, so that
+/// only a write that `File` would also refuse meets the limit.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/getrlimit.2.html)
+pub(crate) fn file_size_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Fsize)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
+/// `lseek(fd, offset, SEEK_SET)`: lets the kernel judge an offset past the
+/// end of the file against the file system's largest file.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/lseek.2.html)
+pub(crate) fn seek_to(fd: BorrowedFd<'_>, offset: u64) -> io::Result<u64> {
+    Ok(rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(offset))?)
+}
+
+/// `lseek(fd, 0, SEEK_CUR)`: the description's file offset.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/lseek.2.html)
+pub(crate) fn tell(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    Ok(rustix::fs::tell(fd)?)
+}
+
+/// `ftruncate(fd, len)`.
+///
+/// # References
+///  - [POSIX](https://pubs.opengroup.org/onlinepubs/9799919799/functions/ftruncate.html)
+pub(crate) fn truncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    Ok(rustix::fs::ftruncate(fd, len)?)
+}
+
+/// `pread(fd, buf, offset)`: the path for bytes the mapping cannot serve.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/pread.2.html)
+pub(crate) fn pread(
+    fd: BorrowedFd<'_>,
+    buf: &mut [MaybeUninit<u8>],
+    offset: u64,
+) -> io::Result<usize> {
+    let (init, _) = rustix::io::pread(fd, buf, offset)?;
+    Ok(init.len())
+}
+
+/// `pwritev(fd, bufs, offset)`: the path for bytes the mapping cannot take.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/pwritev.2.html)
+pub(crate) fn pwritev(
+    fd: BorrowedFd<'_>,
+    bufs: &[io::IoSlice<'_>],
+    offset: u64,
+) -> io::Result<usize> {
+    Ok(rustix::io::pwritev(fd, bufs, offset)?)
+}
+
+/// The error `File` reports for a call its open mode forbids: `EBADF`.
+pub(crate) fn bad_fd() -> io::Error {
+    Errno::BADF.into()
+}
+
+/// The error `File` reports for an offset out of range: `EINVAL`.
+pub(crate) fn invalid() -> io::Error {
+    Errno::INVAL.into()
+}
