@@ -213,6 +213,32 @@ impl Description {
         Ok(new)
     }
 
+    /// Sends the bytes from the cursor to the end to `out` with `sendfile`,
+    /// advancing the cursor by what was sent. `Unsupported` if `out` cannot
+    /// take `sendfile` and nothing was sent.
+    pub(crate) fn send_to(&self, fd: BorrowedFd<'_>, out: BorrowedFd<'_>) -> io::Result<u64> {
+        self.check_read()?;
+        let mut pos = self.cursor();
+        let start = *pos;
+        loop {
+            let len = self.inode.refresh(fd)?;
+            let Some(left) = len.checked_sub(*pos).filter(|&n| n > 0) else {
+                break;
+            };
+            // Linux sends at most about 2 GiB a call.
+            let count = usize::try_from(left).unwrap_or(usize::MAX).min(1 << 30);
+            match sys::sendfile(out, fd, &mut pos, count) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Unsupported && *pos > start => {
+                    return Err(sys::invalid());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(*pos - start)
+    }
+
     /// Makes the file's size the logical length, where this description may.
     pub(crate) fn trim(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
         if self.access.write {

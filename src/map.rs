@@ -68,6 +68,24 @@ struct WriterState {
     /// the pointer readers load from `Inode::window` stays put.
     #[allow(clippy::vec_box)]
     windows: Vec<Box<Window>>,
+    /// Ends of the live [`crate::View`]s. While one lives, no write may
+    /// start below its end and the file may not shrink below it.
+    views: Vec<u64>,
+}
+
+impl WriterState {
+    /// Whether a change at `offset..` would alias a live view.
+    fn viewed_past(&self, offset: u64) -> bool {
+        self.views.iter().any(|&end| end > offset)
+    }
+}
+
+/// The error for a write that would alias a live view.
+fn busy() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "the bytes are borrowed by a live mmapfile::View",
+    )
 }
 
 /// The shared state of one file.
@@ -174,6 +192,7 @@ impl Inode {
             reserve,
             writer: Mutex::new(WriterState {
                 windows: vec![window],
+                views: Vec::new(),
             }),
         });
         registry.insert(key, Arc::downgrade(&inode));
@@ -279,7 +298,10 @@ impl Inode {
             // The file shrank under us, or a page could not be read: let the
             // kernel say what `pread` gives for the rest.
             Err(Fault { copied }) => {
-                self.refresh(src.fd)?;
+                // The tail of the file's last page reads as zeros without a
+                // fault: keep only what lies within the length it has now.
+                let len = self.refresh(src.fd)?;
+                let copied = copied.min(len.saturating_sub(offset) as usize);
                 match sys::pread(src.fd, &mut buf[copied..], offset + copied as u64) {
                     Ok(more) => Ok(copied + more),
                     Err(_) if copied > 0 => Ok(copied),
@@ -307,6 +329,9 @@ impl Inode {
         let end = check_range(offset, total)?;
         if total == 0 {
             return Ok((offset, 0));
+        }
+        if w.viewed_past(offset) {
+            return Err(busy());
         }
         if end > self.physical.load(Ordering::Relaxed)
             && self.grow(src.fd, offset, end, exact).is_err()
@@ -428,11 +453,52 @@ impl Inode {
     /// Sets the length, like `File::set_len` (which it calls, for the same
     /// checks and errors).
     pub(crate) fn set_len(&self, file: &std::fs::File, size: u64) -> io::Result<()> {
-        let _w = lock(&self.writer);
+        let w = lock(&self.writer);
+        if w.viewed_past(size) {
+            return Err(busy());
+        }
         file.set_len(size)?;
         self.physical.store(size, Ordering::Release);
         self.len.store(size, Ordering::Release);
         Ok(())
+    }
+}
+
+impl Inode {
+    /// Pins `offset..offset + len` for a [`crate::View`]: writes into it and
+    /// shrinking below its end fail until [`Inode::unpin`]. Returns a
+    /// pointer to its first byte.
+    pub(crate) fn pin(&self, src: MapSource<'_>, offset: u64, len: usize) -> io::Result<*const u8> {
+        let mut w = lock(&self.writer);
+        let end = check_range(offset, len)?;
+        if end > self.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "view past the end of the file",
+            ));
+        }
+        let window = self
+            .window_for(
+                &mut w,
+                MapSource {
+                    writable: false,
+                    ..src
+                },
+                end.max(1),
+            )
+            .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
+        // SAFETY: `offset <= end <= cap`: within (or one past) the window.
+        let ptr = unsafe { window.base.as_ptr().add(offset as usize) };
+        w.views.push(end);
+        Ok(ptr)
+    }
+
+    /// Releases a pin made by [`Inode::pin`] for a range ending at `end`.
+    pub(crate) fn unpin(&self, end: u64) {
+        let mut w = lock(&self.writer);
+        if let Some(i) = w.views.iter().position(|&e| e == end) {
+            w.views.swap_remove(i);
+        }
     }
 }
 

@@ -226,3 +226,32 @@ pub(crate) fn bad_fd() -> io::Error {
 pub(crate) fn invalid() -> io::Error {
     Errno::INVAL.into()
 }
+
+/// `sendfile(out, fd, &offset, count)`: moves file bytes to `out` inside the
+/// kernel. `offset` advances by the bytes sent; the descriptor's own offset
+/// does not move. `Unsupported` where the platform or `out` cannot take it.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/sendfile.2.html)
+pub(crate) fn sendfile(
+    out: BorrowedFd<'_>,
+    fd: BorrowedFd<'_>,
+    offset: &mut u64,
+    count: usize,
+) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    loop {
+        match rustix::fs::sendfile(out, fd, Some(offset), count) {
+            Err(Errno::INTR) => continue,
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+                return Err(io::ErrorKind::Unsupported.into());
+            }
+            other => return Ok(other?),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (out, fd, offset, count);
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
