@@ -792,3 +792,7 @@ const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<MmapFile>();
 };
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
