@@ -97,6 +97,7 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![cfg(unix)]
 
+mod controls;
 mod copy;
 mod description;
 mod map;
@@ -113,6 +114,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub use controls::{Advice, Protection, Region, page_size};
 use description::Description;
 use map::{Inode, MapSource};
 use options::MapOptions;

@@ -99,6 +99,9 @@ pub(crate) struct Inode {
     physical: AtomicU64,
     /// Address space to reserve when mapping a new window.
     reserve: u64,
+    /// Set by `MmapFile::protect(ReadOnly)`: every window is read-only and
+    /// writes fail. Changed only under `writer`.
+    read_only: std::sync::atomic::AtomicBool,
     writer: Mutex<WriterState>,
 }
 
@@ -190,6 +193,7 @@ impl Inode {
             len: AtomicU64::new(size),
             physical: AtomicU64::new(size),
             reserve,
+            read_only: Default::default(),
             writer: Mutex::new(WriterState {
                 windows: vec![window],
                 views: Vec::new(),
@@ -241,6 +245,10 @@ impl Inode {
         }
         let wanted = page_ceil(end.max(current.cap as u64 * 2).max(self.reserve));
         let window = Box::new(map_window(src, wanted, page_ceil(end)).ok()?);
+        if window.writable && self.read_only.load(Ordering::Relaxed) {
+            // SAFETY: the window is new; nothing has seen it yet.
+            unsafe { sys::protect(window.base, window.cap, false) }.ok()?;
+        }
         self.window
             .store(&*window as *const Window as *mut Window, Ordering::Release);
         w.windows.push(window);
@@ -332,6 +340,12 @@ impl Inode {
         }
         if w.viewed_past(offset) {
             return Err(busy());
+        }
+        if self.read_only.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the mapping is protected read-only",
+            ));
         }
         if end > self.physical.load(Ordering::Relaxed)
             && self.grow(src.fd, offset, end, exact).is_err()
@@ -491,6 +505,47 @@ impl Inode {
         let ptr = unsafe { window.base.as_ptr().add(offset as usize) };
         w.views.push(end);
         Ok(ptr)
+    }
+
+    /// Runs `op` on the pages of the current window that hold
+    /// `offset..offset + len` of the file, clamped to its length and rounded
+    /// out to whole pages.
+    pub(crate) fn on_pages(
+        &self,
+        src: MapSource<'_>,
+        offset: u64,
+        len: usize,
+        op: impl FnOnce(*mut u8, usize) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let page = sys::page_size() as u64;
+        let start = offset / page * page;
+        let end = page_ceil((offset + len as u64).min(self.len()));
+        if end <= start {
+            return Ok(());
+        }
+        let mut current = self.current();
+        if !current.covers(end, false) {
+            let mut w = lock(&self.writer);
+            current = self
+                .window_for(&mut w, src, end)
+                .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
+        }
+        // SAFETY: `start < end <= cap`: inside the window.
+        let ptr = unsafe { current.base.as_ptr().add(start as usize) };
+        op(ptr, (end - start) as usize)
+    }
+
+    /// Makes every window read-only (`true`) or writable again (`false`,
+    /// for windows mapped writable).
+    pub(crate) fn protect(&self, read_only: bool) -> io::Result<()> {
+        let w = lock(&self.writer);
+        for window in w.windows.iter().filter(|w| w.writable) {
+            // SAFETY: the window is ours; while read-only, writes are refused
+            // under the writer lock we hold, before they reach memory.
+            unsafe { sys::protect(window.base, window.cap, !read_only)? };
+        }
+        self.read_only.store(read_only, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Releases a pin made by [`Inode::pin`] for a range ending at `end`.

@@ -255,3 +255,156 @@ pub(crate) fn sendfile(
         Err(io::ErrorKind::Unsupported.into())
     }
 }
+
+/// `madvise(ptr, len, advice)`.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/madvise.2.html)
+pub(crate) fn advise(ptr: *mut u8, len: usize, advice: crate::Advice) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: `ptr..ptr + len` lies in one of our shared file mappings, and
+    // `Advice` offers only advice that leaves its bytes as they are.
+    unsafe {
+        rustix::mm::madvise(ptr.cast(), len, advice.to_rustix()).map_err(Into::into)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (ptr, len, advice);
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// `msync(ptr, len, MS_SYNC or MS_ASYNC)`.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/msync.2.html)
+pub(crate) fn sync_pages(ptr: *mut u8, len: usize, wait: bool) -> io::Result<()> {
+    let flags = if wait {
+        rustix::mm::MsyncFlags::SYNC
+    } else {
+        rustix::mm::MsyncFlags::ASYNC
+    };
+    // SAFETY: `ptr..ptr + len` lies in one of our mappings; msync does not
+    // change memory.
+    unsafe { rustix::mm::msync(ptr.cast(), len, flags) }.map_err(Into::into)
+}
+
+/// `sync_file_range(fd, offset, len, SYNC_FILE_RANGE_WRITE)` on Linux, where
+/// `msync(MS_ASYNC)` is a no-op; `msync(MS_ASYNC)` elsewhere. `ptr..ptr + len`
+/// maps the file from `offset`.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/sync_file_range.2.html)
+pub(crate) fn start_writeback(
+    fd: BorrowedFd<'_>,
+    ptr: *mut u8,
+    len: usize,
+    offset: u64,
+) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::fd::AsRawFd;
+        let _ = ptr;
+        let page = page_size() as u64;
+        let start = offset / page * page;
+        // SAFETY: a plain system call on a valid descriptor.
+        let rc = unsafe {
+            libc::sync_file_range(
+                fd.as_raw_fd(),
+                start as i64,
+                len as i64,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (fd, offset);
+        sync_pages(ptr, len, false)
+    }
+}
+
+/// `mlock(ptr, len)`, with `RLIMIT_MEMLOCK` named in the error.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/mlock.2.html)
+pub(crate) fn lock_pages(ptr: *mut u8, len: usize) -> io::Result<()> {
+    // SAFETY: `ptr..ptr + len` lies in one of our mappings, within the file.
+    match unsafe { rustix::mm::mlock(ptr.cast(), len) } {
+        Ok(()) => Ok(()),
+        Err(e @ (Errno::NOMEM | Errno::PERM | Errno::AGAIN)) => {
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Memlock).current;
+            let limit = limit.map_or("unlimited".to_string(), |l| format!("{l} bytes"));
+            Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!("mlock of {len} bytes refused ({e}); RLIMIT_MEMLOCK is {limit}"),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `munlock(ptr, len)`.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/munlock.2.html)
+pub(crate) fn unlock_pages(ptr: *mut u8, len: usize) -> io::Result<()> {
+    // SAFETY: `ptr..ptr + len` lies in one of our mappings.
+    unsafe { rustix::mm::munlock(ptr.cast(), len) }.map_err(Into::into)
+}
+
+/// `mprotect(ptr, len, PROT_READ[|PROT_WRITE])`.
+///
+/// # Safety
+/// `ptr..ptr + len` is one of our mappings, and nothing writes it while it
+/// is read-only.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/mprotect.2.html)
+pub(crate) unsafe fn protect(ptr: NonNull<u8>, len: usize, writable: bool) -> io::Result<()> {
+    use rustix::mm::MprotectFlags;
+    let flags = if writable {
+        MprotectFlags::READ | MprotectFlags::WRITE
+    } else {
+        MprotectFlags::READ
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { rustix::mm::mprotect(ptr.as_ptr().cast(), len, flags) }.map_err(Into::into)
+}
+
+/// `memfd_create("mmapfile", MFD_CLOEXEC)` on Linux; elsewhere a file
+/// created and unlinked at once in the temporary directory.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
+pub(crate) fn anonymous_file() -> io::Result<OwnedFd> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        Ok(rustix::fs::memfd_create(
+            "mmapfile",
+            rustix::fs::MemfdFlags::CLOEXEC,
+        )?)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            ".mmapfile-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        std::fs::remove_file(&path)?;
+        Ok(file.into())
+    }
+}

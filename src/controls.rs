@@ -1,0 +1,383 @@
+//! Controls of the mapping itself: advice, range sync, memory locking,
+//! protection, regions and anonymous files. Each is safe to call: none can
+//! change the bytes the API returns, and none can leave memory the crate
+//! reads unmapped.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use crate::map::{MapSource, check_range};
+use crate::{Backend, MmapFile, sys};
+
+/// Advice to the kernel about how the mapping will be used: `madvise(2)`.
+///
+/// Only advice that cannot change the bytes the API returns is offered:
+/// `MADV_FREE`, `MADV_REMOVE` (which would discard or punch out data) and
+/// `MADV_DONTFORK`/`MADV_WIPEONFORK` (which would leave a forked child's
+/// handle pointing at missing memory) are not reachable from safe code.
+/// `DontNeed` on this crate's shared mappings only drops the page-table
+/// entries; the bytes are read back from the page cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Advice {
+    /// `MADV_NORMAL`: no special treatment.
+    Normal,
+    /// `MADV_RANDOM`: expect random access; read ahead little.
+    Random,
+    /// `MADV_SEQUENTIAL`: expect sequential access; read ahead aggressively.
+    Sequential,
+    /// `MADV_WILLNEED`: read the pages in now.
+    WillNeed,
+    /// `MADV_DONTNEED` (Linux): drop the pages from this mapping; they are
+    /// read back from the page cache (or disk) on the next access.
+    DontNeed,
+    /// `MADV_HUGEPAGE`: back the range with transparent huge pages where the
+    /// file system supports it.
+    HugePage,
+    /// `MADV_NOHUGEPAGE`: do not use transparent huge pages.
+    NoHugePage,
+    /// `MADV_DONTDUMP`: leave the range out of core dumps.
+    DontDump,
+    /// `MADV_DODUMP`: undo `DontDump`.
+    DoDump,
+    /// `MADV_COLD` (Linux 5.4): the pages are unlikely to be used soon.
+    Cold,
+    /// `MADV_PAGEOUT` (Linux 5.4): write the pages back and reclaim them.
+    PageOut,
+    /// `MADV_POPULATE_READ` (Linux 5.14): fault the pages in for reading.
+    PopulateRead,
+    /// `MADV_POPULATE_WRITE` (Linux 5.14): fault the pages in for writing
+    /// (without changing them).
+    PopulateWrite,
+}
+
+impl Advice {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) fn to_rustix(self) -> rustix::mm::Advice {
+        use rustix::mm::Advice as A;
+        match self {
+            Advice::Normal => A::Normal,
+            Advice::Random => A::Random,
+            Advice::Sequential => A::Sequential,
+            Advice::WillNeed => A::WillNeed,
+            Advice::DontNeed => A::LinuxDontNeed,
+            Advice::HugePage => A::LinuxHugepage,
+            Advice::NoHugePage => A::LinuxNoHugepage,
+            Advice::DontDump => A::LinuxDontDump,
+            Advice::DoDump => A::LinuxDoDump,
+            Advice::Cold => A::LinuxCold,
+            Advice::PageOut => A::LinuxPageOut,
+            Advice::PopulateRead => A::LinuxPopulateRead,
+            Advice::PopulateWrite => A::LinuxPopulateWrite,
+        }
+    }
+}
+
+/// The access the mapping allows; see [`MmapFile::protect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protection {
+    /// `PROT_READ`: writes through the API fail with `PermissionDenied`.
+    ReadOnly,
+    /// `PROT_READ | PROT_WRITE`: the default for a writable handle.
+    ReadWrite,
+}
+
+/// The size of a page of memory, in bytes: `sysconf(_SC_PAGESIZE)`. Ranges
+/// given to the mapping controls are rounded out to whole pages.
+pub fn page_size() -> usize {
+    sys::page_size()
+}
+
+/// The error for a control that needs a mapping, on a handle that uses
+/// system calls.
+fn not_mapped() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this file is not memory-mapped (see MmapFile::is_mapped)",
+    )
+}
+
+impl MmapFile {
+    /// Runs `op` on the pages of the mapping holding `offset..offset + len`
+    /// of the file, clamped to its length. Nothing to do for an empty range.
+    fn on_pages(
+        &self,
+        offset: u64,
+        len: u64,
+        op: impl FnOnce(*mut u8, usize) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let Backend::Mapped(d) = &self.backend else {
+            return Err(not_mapped());
+        };
+        let len = usize::try_from(len).map_err(|_| sys::invalid())?;
+        check_range(offset, len)?;
+        let src = MapSource {
+            fd: self.fd(),
+            readable: d.access.read,
+            writable: false,
+        };
+        d.inode.on_pages(src, offset, len, op)
+    }
+
+    /// `madvise(2)` over the whole file: tells the kernel how the mapping
+    /// will be used. Later mappings (after growth) get the same advice if it
+    /// was given at open ([`crate::OpenOptions::advice`]).
+    ///
+    /// # Errors
+    /// `Unsupported` for a handle that is not mapped; the kernel's error
+    /// (`EINVAL` for advice it does not know).
+    ///
+    /// # Examples
+    /// ```
+    /// use mmapfile::{Advice, MmapFile};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("f");
+    /// # std::fs::write(&path, vec![1; 100_000])?;
+    /// let file = MmapFile::open(&path)?;
+    /// file.advise(Advice::Sequential)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///  - [Linux](https://man7.org/linux/man-pages/man2/madvise.2.html)
+    pub fn advise(&self, advice: Advice) -> io::Result<()> {
+        self.advise_range(advice, 0, self.len()?)
+    }
+
+    /// `madvise(2)` over `offset..offset + len` of the file (rounded out to
+    /// pages, clamped to the file's length).
+    ///
+    /// # Errors
+    /// As [`advise`](Self::advise); `EINVAL` if the range does not fit in
+    /// `off_t`.
+    pub fn advise_range(&self, advice: Advice, offset: u64, len: u64) -> io::Result<()> {
+        self.on_pages(offset, len, |ptr, n| sys::advise(ptr, n, advice))
+    }
+
+    /// `msync(MS_SYNC)` over `offset..offset + len`: the pages covering the
+    /// range reach the disk before it returns. Cheaper than
+    /// [`sync_data`](Self::sync_data) when little of a large file changed.
+    ///
+    /// # Errors
+    /// `Unsupported` if not mapped; the kernel's I/O errors.
+    ///
+    /// # References
+    ///  - [Linux](https://man7.org/linux/man-pages/man2/msync.2.html)
+    pub fn sync_range(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.on_pages(offset, len, |ptr, n| sys::sync_pages(ptr, n, true))
+    }
+
+    /// Starts writing back the pages covering `offset..offset + len` and
+    /// returns without waiting: `sync_file_range(SYNC_FILE_RANGE_WRITE)` on
+    /// Linux (where `msync(MS_ASYNC)` does nothing), `msync(MS_ASYNC)`
+    /// elsewhere.
+    ///
+    /// # Errors
+    /// `Unsupported` if not mapped; the kernel's errors.
+    ///
+    /// # References
+    ///  - [Linux sync_file_range](https://man7.org/linux/man-pages/man2/sync_file_range.2.html)
+    pub fn sync_range_async(&self, offset: u64, len: u64) -> io::Result<()> {
+        let fd = self.fd();
+        self.on_pages(offset, len, |ptr, n| {
+            sys::start_writeback(fd, ptr, n, offset)
+        })
+    }
+
+    /// `mlock(2)` over the whole file: its pages stay in memory. Pages the
+    /// file grows into later are not locked; call again after growing.
+    /// (This is about memory; for the file lock see [`lock`](Self::lock).)
+    ///
+    /// # Errors
+    /// `OutOfMemory` naming `RLIMIT_MEMLOCK` when the limit is too small;
+    /// `Unsupported` if not mapped.
+    ///
+    /// # References
+    ///  - [Linux](https://man7.org/linux/man-pages/man2/mlock.2.html)
+    pub fn lock_memory(&self) -> io::Result<()> {
+        self.lock_memory_range(0, self.len()?)
+    }
+
+    /// `mlock(2)` over `offset..offset + len` of the file.
+    ///
+    /// # Errors
+    /// As [`lock_memory`](Self::lock_memory).
+    pub fn lock_memory_range(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.on_pages(offset, len, sys::lock_pages)
+    }
+
+    /// `munlock(2)` over the whole file.
+    ///
+    /// # Errors
+    /// `Unsupported` if not mapped.
+    pub fn unlock_memory(&self) -> io::Result<()> {
+        self.on_pages(0, self.len()?, sys::unlock_pages)
+    }
+
+    /// `mprotect(2)` on every mapping of this file in this process. With
+    /// [`Protection::ReadOnly`], writes through any `MmapFile` of the file
+    /// fail with `PermissionDenied` and nothing reaches memory, until
+    /// [`Protection::ReadWrite`] restores them. `set_len` still works: it
+    /// goes through the file, not the mapping.
+    ///
+    /// # Errors
+    /// `Unsupported` if not mapped; `EBADF` to make a handle not open for
+    /// writing writable.
+    ///
+    /// # References
+    ///  - [Linux](https://man7.org/linux/man-pages/man2/mprotect.2.html)
+    pub fn protect(&self, protection: Protection) -> io::Result<()> {
+        let Backend::Mapped(d) = &self.backend else {
+            return Err(not_mapped());
+        };
+        if protection == Protection::ReadWrite && !d.access.write {
+            return Err(sys::bad_fd());
+        }
+        d.inode.protect(protection == Protection::ReadOnly)
+    }
+
+    /// A window on `offset..offset + len` of the file, with positional I/O
+    /// and the mapping controls relative to it. It stays valid and correct
+    /// as the file grows or moves to a larger mapping.
+    ///
+    /// # Errors
+    /// `EINVAL` if the range does not fit in `off_t`.
+    ///
+    /// # Examples
+    /// ```
+    /// use mmapfile::MmapFile;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("f");
+    /// let file = MmapFile::options().read(true).write(true).create(true).open(&path)?;
+    /// let header = file.region(0, 16)?;
+    /// header.write_at(b"MAGIC", 0)?;
+    /// let mut magic = [0; 5];
+    /// header.read_at(&mut magic, 0)?;
+    /// assert_eq!(&magic, b"MAGIC");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn region(&self, offset: u64, len: u64) -> io::Result<Region<'_>> {
+        check_range(offset, usize::try_from(len).map_err(|_| sys::invalid())?)?;
+        Ok(Region {
+            file: self,
+            offset,
+            len,
+        })
+    }
+
+    /// A handle on memory rather than a named file, with the full
+    /// `MmapFile` API: `memfd_create(2)` on Linux, an unlinked temporary
+    /// file elsewhere. It grows like any file; [`into_file`](Self::into_file)
+    /// gives a real `File` of it.
+    ///
+    /// # Errors
+    /// Those of `memfd_create` (`EMFILE`, `ENOMEM`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::{Read, Seek, Write};
+    /// let mut scratch = mmapfile::MmapFile::anonymous()?;
+    /// scratch.write_all(b"scratch space")?;
+    /// scratch.rewind()?;
+    /// let mut s = String::new();
+    /// scratch.read_to_string(&mut s)?;
+    /// assert_eq!(s, "scratch space");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///  - [Linux memfd_create](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
+    pub fn anonymous() -> io::Result<MmapFile> {
+        MmapFile::try_from(File::from(sys::anonymous_file()?))
+    }
+}
+
+/// A window on part of an [`MmapFile`]; see [`MmapFile::region`].
+///
+/// Offsets are relative to the region's start. Reads stop at its end; a
+/// write is cut at its end, and one that starts at or past it fails.
+#[derive(Debug, Clone, Copy)]
+pub struct Region<'a> {
+    file: &'a MmapFile,
+    offset: u64,
+    len: u64,
+}
+
+impl Region<'_> {
+    /// Where the region starts in the file.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The region's length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the region is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many of `want` bytes at `offset` fit in the region.
+    fn fit(&self, offset: u64, want: usize) -> usize {
+        want.min(
+            self.len
+                .saturating_sub(offset)
+                .try_into()
+                .unwrap_or(usize::MAX),
+        )
+    }
+
+    /// Like [`FileExt::read_at`], relative to the region and stopping at its
+    /// end.
+    ///
+    /// # Errors
+    /// Those of [`FileExt::read_at`].
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let n = self.fit(offset, buf.len());
+        self.file
+            .read_at(&mut buf[..n], self.offset + offset.min(self.len))
+    }
+
+    /// Like [`FileExt::write_at`], relative to the region and cut at its end.
+    ///
+    /// # Errors
+    /// `InvalidInput` if `offset` is at or past the region's end (and `buf`
+    /// is not empty); those of [`FileExt::write_at`].
+    pub fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        let n = self.fit(offset, buf.len());
+        if n == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "write past the end of the region",
+            ));
+        }
+        self.file.write_at(&buf[..n], self.offset + offset)
+    }
+
+    /// [`MmapFile::advise_range`] over the region.
+    ///
+    /// # Errors
+    /// As [`MmapFile::advise_range`].
+    pub fn advise(&self, advice: Advice) -> io::Result<()> {
+        self.file.advise_range(advice, self.offset, self.len)
+    }
+
+    /// [`MmapFile::sync_range`] over the region.
+    ///
+    /// # Errors
+    /// As [`MmapFile::sync_range`].
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_range(self.offset, self.len)
+    }
+
+    /// [`MmapFile::lock_memory_range`] over the region.
+    ///
+    /// # Errors
+    /// As [`MmapFile::lock_memory_range`].
+    pub fn lock_memory(&self) -> io::Result<()> {
+        self.file.lock_memory_range(self.offset, self.len)
+    }
+}
