@@ -213,7 +213,7 @@ impl MmapFile {
     }
 
     /// Wraps an open file, with its access mode and cursor.
-    pub(crate) fn from_file_with(file: File, map: MapOptions) -> io::Result<MmapFile> {
+    pub(crate) fn from_file_with(file: File, map: &MapOptions) -> io::Result<MmapFile> {
         let identity = sys::identify(file.as_fd())?;
         if !identity.regular || !copy::fault_recovery() {
             return Ok(MmapFile {
@@ -228,7 +228,7 @@ impl MmapFile {
             readable: access.read,
             writable: access.write,
         };
-        let backend = match Inode::open(src, identity.key, map.reserve) {
+        let backend = match Inode::open(src, identity.key, map.reserve, &map.advice) {
             Ok(inode) => Backend::Mapped(Arc::new(Description::new(
                 inode,
                 access,
@@ -239,7 +239,16 @@ impl MmapFile {
             // read, no address space): system calls are always correct.
             Err(_) => Backend::Syscalls,
         };
-        Ok(MmapFile { file, backend })
+        let file = MmapFile { file, backend };
+        if file.is_mapped() {
+            for &advice in &map.advice {
+                file.advise(advice)?;
+            }
+            if map.populate && file.advise(Advice::PopulateRead).is_err() {
+                file.advise(Advice::WillNeed)?;
+            }
+        }
+        Ok(file)
     }
 
     /// Whether I/O goes through a mapping (`true`), or through plain system
@@ -646,7 +655,7 @@ impl TryFrom<File> for MmapFile {
     /// # Errors
     /// Those of `fstat`, `fcntl(F_GETFL)` or `lseek` on the file.
     fn try_from(file: File) -> io::Result<MmapFile> {
-        MmapFile::from_file_with(file, MapOptions::default())
+        MmapFile::from_file_with(file, &MapOptions::default())
     }
 }
 

@@ -68,6 +68,8 @@ struct WriterState {
     /// the pointer readers load from `Inode::window` stays put.
     #[allow(clippy::vec_box)]
     windows: Vec<Box<Window>>,
+    /// Advice given at open, applied to every new window.
+    advice: Vec<crate::Advice>,
     /// Ends of the live [`crate::View`]s. While one lives, no write may
     /// start below its end and the file may not shrink below it.
     views: Vec<u64>,
@@ -175,10 +177,12 @@ impl Inode {
         src: MapSource<'_>,
         key: (u64, u64),
         reserve: u64,
+        advice: &[crate::Advice],
     ) -> io::Result<Arc<Inode>> {
         let mut registry = lock(&REGISTRY);
         if let Some(inode) = registry.get(&key).and_then(Weak::upgrade) {
             drop(registry);
+            lock(&inode.writer).advice.extend_from_slice(advice);
             // The open may have truncated the file; adopt what disk says.
             inode.refresh(src.fd)?;
             return Ok(inode);
@@ -196,6 +200,7 @@ impl Inode {
             read_only: Default::default(),
             writer: Mutex::new(WriterState {
                 windows: vec![window],
+                advice: advice.to_vec(),
                 views: Vec::new(),
             }),
         });
@@ -245,6 +250,14 @@ impl Inode {
         }
         let wanted = page_ceil(end.max(current.cap as u64 * 2).max(self.reserve));
         let window = Box::new(map_window(src, wanted, page_ceil(end)).ok()?);
+        for &advice in &w.advice {
+            // Advice is a hint: a kernel that refuses it changes nothing.
+            let _ = sys::advise(
+                window.base.as_ptr(),
+                page_ceil(self.len()).min(window.cap as u64) as usize,
+                advice,
+            );
+        }
         if window.writable && self.read_only.load(Ordering::Relaxed) {
             // SAFETY: the window is new; nothing has seen it yet.
             unsafe { sys::protect(window.base, window.cap, false) }.ok()?;

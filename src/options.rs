@@ -5,16 +5,20 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::MmapFile;
 use crate::map::DEFAULT_RESERVE;
+use crate::{Advice, MmapFile};
 
 /// How a file is mapped; the part of [`OpenOptions`] that `std` lacks.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct MapOptions {
     /// Address space reserved before the mapping must move.
     pub(crate) reserve: u64,
     /// Never let the file's size on disk run ahead of its length.
     pub(crate) exact_len: bool,
+    /// Advice for every mapping of the file, given at open.
+    pub(crate) advice: Vec<Advice>,
+    /// Fault the file's pages in at open.
+    pub(crate) populate: bool,
 }
 
 impl Default for MapOptions {
@@ -22,6 +26,8 @@ impl Default for MapOptions {
         MapOptions {
             reserve: DEFAULT_RESERVE,
             exact_len: false,
+            advice: Vec::new(),
+            populate: false,
         }
     }
 }
@@ -125,6 +131,34 @@ impl OpenOptions {
         self
     }
 
+    /// Fault the file's pages into the mapping at open
+    /// (`MADV_POPULATE_READ`, or `MADV_WILLNEED` on kernels before 5.14), so
+    /// that the first reads take no page faults. Default `false`.
+    pub fn populate(&mut self, populate: bool) -> &mut Self {
+        self.map.populate = populate;
+        self
+    }
+
+    /// Ask for transparent huge pages (`MADV_HUGEPAGE`) where the file
+    /// system supports them for files (tmpfs with `huge=`, or read-only
+    /// file THP); elsewhere the advice is accepted and has no effect.
+    /// Default `false`.
+    pub fn huge_pages(&mut self, huge: bool) -> &mut Self {
+        self.map.advice.retain(|a| *a != Advice::HugePage);
+        if huge {
+            self.map.advice.push(Advice::HugePage);
+        }
+        self
+    }
+
+    /// Advice applied to the mapping at open and to every larger mapping
+    /// the file moves to as it grows; may be given more than once (see
+    /// [`MmapFile::advise`]).
+    pub fn advice(&mut self, advice: Advice) -> &mut Self {
+        self.map.advice.push(advice);
+        self
+    }
+
     /// Like [`std::fs::OpenOptions::open`]: opens the file at `path` and maps
     /// it.
     ///
@@ -134,7 +168,7 @@ impl OpenOptions {
     /// platform without fault recovery) is not an error: the handle then
     /// does plain system calls, as [`MmapFile::is_mapped`] tells.
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<MmapFile> {
-        MmapFile::from_file_with(self.std.open(path)?, self.map)
+        MmapFile::from_file_with(self.std.open(path)?, &self.map)
     }
 }
 
