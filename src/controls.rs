@@ -17,7 +17,8 @@ use crate::{Backend, MmapFile, sys};
 /// `MADV_DONTFORK`/`MADV_WIPEONFORK` (which would leave a forked child's
 /// handle pointing at missing memory) are not reachable from safe code.
 /// `DontNeed` on this crate's shared mappings only drops the page-table
-/// entries; the bytes are read back from the page cache.
+/// entries; the bytes are read back from the page cache. On a private
+/// mapping it would discard the handle's writes, so it is refused there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Advice {
@@ -116,6 +117,7 @@ impl MmapFile {
             fd: self.fd(),
             readable: d.access.read,
             writable: false,
+            private: false,
         };
         d.inode.on_pages(src, offset, len, op)
     }
@@ -152,6 +154,14 @@ impl MmapFile {
     /// As [`advise`](Self::advise); `EINVAL` if the range does not fit in
     /// `off_t`.
     pub fn advise_range(&self, advice: Advice, offset: u64, len: u64) -> io::Result<()> {
+        if advice == Advice::DontNeed
+            && matches!(&self.backend, Backend::Mapped(d) if d.inode.is_private())
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "DontNeed would discard a private mapping's writes",
+            ));
+        }
         self.on_pages(offset, len, |ptr, n| sys::advise(ptr, n, advice))
     }
 

@@ -42,6 +42,7 @@ impl Description {
             fd,
             readable: self.access.read,
             writable: self.access.write,
+            private: false,
         }
     }
 

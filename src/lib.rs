@@ -227,6 +227,7 @@ impl MmapFile {
             fd: file.as_fd(),
             readable: access.read,
             writable: access.write,
+            private: map.private,
         };
         let backend = match Inode::open(src, identity.key, map.reserve, &map.advice) {
             Ok(inode) => Backend::Mapped(Arc::new(Description::new(
@@ -521,6 +522,7 @@ impl MmapFile {
                     fd: self.fd(),
                     readable: true,
                     writable: false,
+                    private: false,
                 };
                 let ptr = d.inode.pin(src, offset, len)?;
                 Ok(View {

@@ -82,6 +82,12 @@ impl WriterState {
     }
 }
 
+/// The error for a fault in a private mapping: the file shrank under pages
+/// this handle had not written, and no system call can stand in for them.
+fn private_fault() -> io::Error {
+    io::Error::other("the file shrank under a private (copy-on-write) mapping")
+}
+
 /// The error for a write that would alias a live view.
 fn busy() -> io::Error {
     io::Error::new(
@@ -92,7 +98,9 @@ fn busy() -> io::Error {
 
 /// The shared state of one file.
 pub(crate) struct Inode {
-    key: (u64, u64),
+    /// `(st_dev, st_ino)` in the registry; `None` for a private mapping,
+    /// which no other handle shares.
+    key: Option<(u64, u64)>,
     /// The current window, owned by `writer.windows`.
     window: AtomicPtr<Window>,
     /// Logical length: what readers may read.
@@ -101,6 +109,9 @@ pub(crate) struct Inode {
     physical: AtomicU64,
     /// Address space to reserve when mapping a new window.
     reserve: u64,
+    /// A copy-on-write mapping (`OpenOptions::private`): writes stay in
+    /// memory, the file is never changed, and `len` is this handle's own.
+    private: bool,
     /// Set by `MmapFile::protect(ReadOnly)`: every window is read-only and
     /// writes fail. Changed only under `writer`.
     read_only: std::sync::atomic::AtomicBool,
@@ -139,10 +150,16 @@ pub(crate) struct MapSource<'a> {
     pub(crate) readable: bool,
     /// Whether to map for writing.
     pub(crate) writable: bool,
+    /// Map copy-on-write, the rest of the window anonymous.
+    pub(crate) private: bool,
 }
 
 impl MapSource<'_> {
     fn map(&self, len: usize) -> io::Result<NonNull<u8>> {
+        if self.private {
+            let size = sys::file_size(self.fd)?;
+            return sys::map_private(self.fd, page_ceil(size).min(len as u64) as usize, len);
+        }
         if self.readable {
             sys::map_shared(self.fd, len, self.writable)
         } else {
@@ -180,7 +197,8 @@ impl Inode {
         advice: &[crate::Advice],
     ) -> io::Result<Arc<Inode>> {
         let mut registry = lock(&REGISTRY);
-        if let Some(inode) = registry.get(&key).and_then(Weak::upgrade) {
+        let shared = registry.get(&key).filter(|_| !src.private);
+        if let Some(inode) = shared.and_then(Weak::upgrade) {
             drop(registry);
             lock(&inode.writer).advice.extend_from_slice(advice);
             // The open may have truncated the file; adopt what disk says.
@@ -192,7 +210,8 @@ impl Inode {
         let window = map_window(src, wanted, page_ceil(size.max(1)))?;
         let window = Box::new(window);
         let inode = Arc::new(Inode {
-            key,
+            key: (!src.private).then_some(key),
+            private: src.private,
             window: AtomicPtr::new(&*window as *const Window as *mut Window),
             len: AtomicU64::new(size),
             physical: AtomicU64::new(size),
@@ -204,7 +223,9 @@ impl Inode {
                 views: Vec::new(),
             }),
         });
-        registry.insert(key, Arc::downgrade(&inode));
+        if !src.private {
+            registry.insert(key, Arc::downgrade(&inode));
+        }
         Ok(inode)
     }
 
@@ -223,6 +244,9 @@ impl Inode {
     /// handles): if the size on disk is not the one we left it at, someone
     /// else set it, and it becomes the logical length too. Returns the length.
     pub(crate) fn refresh(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
+        if self.private {
+            return Ok(self.len());
+        }
         if sys::file_size(fd)? == self.physical.load(Ordering::Acquire) {
             return Ok(self.len());
         }
@@ -248,8 +272,18 @@ impl Inode {
         if current.covers(end, src.writable) {
             return Some(current);
         }
+        let src = MapSource {
+            private: self.private,
+            ..src
+        };
         let wanted = page_ceil(end.max(current.cap as u64 * 2).max(self.reserve));
         let window = Box::new(map_window(src, wanted, page_ceil(end)).ok()?);
+        if self.private {
+            // The old window holds this handle's writes; carry them over.
+            let len = self.len() as usize;
+            // SAFETY: both windows cover `..len` and are distinct mappings.
+            unsafe { copy::copy(window.base.as_ptr(), current.base.as_ptr(), len) }.ok()?;
+        }
         for &advice in &w.advice {
             // Advice is a hint: a kernel that refuses it changes nothing.
             let _ = sys::advise(
@@ -318,6 +352,7 @@ impl Inode {
             Ok(()) => Ok(n),
             // The file shrank under us, or a page could not be read: let the
             // kernel say what `pread` gives for the rest.
+            Err(Fault { .. }) if self.private => Err(private_fault()),
             Err(Fault { copied }) => {
                 // The tail of the file's last page reads as zeros without a
                 // fault: keep only what lies within the length it has now.
@@ -360,17 +395,22 @@ impl Inode {
                 "the mapping is protected read-only",
             ));
         }
-        if end > self.physical.load(Ordering::Relaxed)
+        // A private mapping never touches the file: no growth on disk, and
+        // no system call can write what the mapping could not.
+        let fallback = |done| match self.private {
+            true => Err(private_fault()),
+            false => self
+                .write_by_syscall(src.fd, bufs, offset, done)
+                .map(|n| (offset, n)),
+        };
+        if !self.private
+            && end > self.physical.load(Ordering::Relaxed)
             && self.grow(src.fd, offset, end, exact).is_err()
         {
-            return self
-                .write_by_syscall(src.fd, bufs, offset, 0)
-                .map(|n| (offset, n));
+            return fallback(0);
         }
         let Some(window) = self.window_for(&mut w, src, end) else {
-            return self
-                .write_by_syscall(src.fd, bufs, offset, 0)
-                .map(|n| (offset, n));
+            return fallback(0);
         };
         let mut at = offset as usize;
         for buf in bufs {
@@ -380,10 +420,7 @@ impl Inode {
             let result =
                 unsafe { copy::copy(window.base.as_ptr().add(at), buf.as_ptr(), buf.len()) };
             if let Err(Fault { copied }) = result {
-                let done = at + copied - offset as usize;
-                return self
-                    .write_by_syscall(src.fd, bufs, offset, done)
-                    .map(|n| (offset, n));
+                return fallback(at + copied - offset as usize);
             }
             at += buf.len();
         }
@@ -470,7 +507,7 @@ impl Inode {
     /// Cuts the file back to its logical length, so that other readers see
     /// it exactly. `fd` must be open for writing.
     pub(crate) fn trim(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        if self.physical.load(Ordering::Acquire) == self.len() {
+        if self.private || self.physical.load(Ordering::Acquire) == self.len() {
             return Ok(());
         }
         let _w = lock(&self.writer);
@@ -484,6 +521,9 @@ impl Inode {
         if w.viewed_past(size) {
             return Err(busy());
         }
+        if self.private {
+            return self.set_private_len(w, file, size);
+        }
         file.set_len(size)?;
         self.physical.store(size, Ordering::Release);
         self.len.store(size, Ordering::Release);
@@ -492,6 +532,66 @@ impl Inode {
 }
 
 impl Inode {
+    /// Whether this is a private (copy-on-write) mapping.
+    pub(crate) fn is_private(&self) -> bool {
+        self.private
+    }
+
+    /// `set_len` of a private mapping: only this handle's length changes.
+    /// Shrinking zeroes what it cuts off, so that growing again reads zeros.
+    fn set_private_len(
+        &self,
+        mut w: MutexGuard<'_, WriterState>,
+        file: &std::fs::File,
+        size: u64,
+    ) -> io::Result<()> {
+        let access = sys::access(file.as_fd())?;
+        if !access.write {
+            return Err(sys::invalid()); // what ftruncate says to a read-only file
+        }
+        if size > MAX_OFFSET {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "out of range integral type conversion attempted",
+            ));
+        }
+        let len = self.len();
+        if size < len {
+            let window = self.current();
+            let page = page_ceil(size).min(len);
+            let zeros = [0u8; 4096];
+            let mut at = size;
+            while at < page {
+                let n = (page - at).min(zeros.len() as u64) as usize;
+                // SAFETY: `at + n <= len <= cap`: inside the window.
+                unsafe { copy::copy(window.base.as_ptr().add(at as usize), zeros.as_ptr(), n) }
+                    .map_err(|_| private_fault())?;
+                at += n as u64;
+            }
+            if page_ceil(len) > page {
+                // SAFETY: whole pages of our window, replaced by fresh zero
+                // pages; a reader racing this sees old bytes or zeros.
+                unsafe {
+                    sys::zero_pages(
+                        window.base.as_ptr().add(page as usize),
+                        (page_ceil(len) - page) as usize,
+                    )?
+                };
+            }
+        } else {
+            let src = MapSource {
+                fd: file.as_fd(),
+                readable: access.read,
+                writable: true,
+                private: true,
+            };
+            self.window_for(&mut w, src, size)
+                .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
+        }
+        self.len.store(size, Ordering::Release);
+        Ok(())
+    }
+
     /// Pins `offset..offset + len` for a [`crate::View`]: writes into it and
     /// shrinking below its end fail until [`Inode::unpin`]. Returns a
     /// pointer to its first byte.
@@ -572,16 +672,14 @@ impl Inode {
 
 impl Drop for Inode {
     fn drop(&mut self) {
-        let mut registry = lock(&REGISTRY);
-        // Another open may have replaced our entry after our last strong
-        // reference went; remove only a dead one.
-        if registry
-            .get(&self.key)
-            .is_some_and(|w| w.strong_count() == 0)
-        {
-            registry.remove(&self.key);
+        if let Some(key) = self.key {
+            let mut registry = lock(&REGISTRY);
+            // Another open may have replaced our entry after our last strong
+            // reference went; remove only a dead one.
+            if registry.get(&key).is_some_and(|w| w.strong_count() == 0) {
+                registry.remove(&key);
+            }
         }
-        drop(registry);
         let w = self
             .writer
             .get_mut()

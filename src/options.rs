@@ -19,6 +19,8 @@ pub(crate) struct MapOptions {
     pub(crate) advice: Vec<Advice>,
     /// Fault the file's pages in at open.
     pub(crate) populate: bool,
+    /// Copy-on-write: writes stay in memory.
+    pub(crate) private: bool,
 }
 
 impl Default for MapOptions {
@@ -28,6 +30,7 @@ impl Default for MapOptions {
             exact_len: false,
             advice: Vec::new(),
             populate: false,
+            private: false,
         }
     }
 }
@@ -156,6 +159,22 @@ impl OpenOptions {
     /// [`MmapFile::advise`]).
     pub fn advice(&mut self, advice: Advice) -> &mut Self {
         self.map.advice.push(advice);
+        self
+    }
+
+    /// Map the file copy-on-write (`MAP_PRIVATE`): the handle reads the file,
+    /// and its own writes (and `set_len`) stay in its memory and never reach
+    /// the file. Default `false`.
+    ///
+    /// Such a handle shares nothing with other handles of the file: its
+    /// length is its own, `flush` and the syncs have nothing to write, and
+    /// [`MmapFile::metadata`] and [`MmapFile::into_file`] give the file as
+    /// it is on disk. Pages it has not written still show the file, so if
+    /// another process shrinks the file, reading them fails with an error.
+    /// Growing past [`reserve`](Self::reserve) copies what was written into
+    /// a larger mapping.
+    pub fn private(&mut self, private: bool) -> &mut Self {
+        self.map.private = private;
         self
     }
 

@@ -39,6 +39,62 @@ pub(crate) fn map_shared(
     NonNull::new(ptr.cast()).ok_or_else(|| io::Error::from(Errno::NOMEM))
 }
 
+/// A copy-on-write window of `len` bytes: anonymous memory
+/// (`MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE`) with the file's first
+/// `file_len` bytes mapped `MAP_PRIVATE | MAP_FIXED` over its start. Writes
+/// anywhere in it stay in memory.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/mmap.2.html)
+pub(crate) fn map_private(
+    fd: BorrowedFd<'_>,
+    file_len: usize,
+    len: usize,
+) -> io::Result<NonNull<u8>> {
+    let prot = ProtFlags::READ | ProtFlags::WRITE;
+    // SAFETY: a null hint without MAP_FIXED takes fresh address space.
+    let base = unsafe {
+        rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            MapFlags::PRIVATE | MapFlags::NORESERVE,
+        )?
+    };
+    let base = NonNull::new(base.cast::<u8>()).ok_or_else(|| io::Error::from(Errno::NOMEM))?;
+    if file_len > 0 {
+        let flags = MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::NORESERVE;
+        // SAFETY: MAP_FIXED over the start of the mapping just made, which
+        // nothing else has seen.
+        if let Err(e) =
+            unsafe { rustix::mm::mmap(base.as_ptr().cast(), file_len, prot, flags, fd, 0) }
+        {
+            // SAFETY: ours, and unused.
+            unsafe { unmap(base, len) };
+            return Err(e.into());
+        }
+    }
+    Ok(base)
+}
+
+/// Replaces whole pages of a private window with fresh zero pages:
+/// `mmap(ptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+/// MAP_FIXED, -1, 0)`.
+///
+/// # Safety
+/// `ptr..ptr + len` is page-aligned and inside a private window of ours.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/mmap.2.html)
+pub(crate) unsafe fn zero_pages(ptr: *mut u8, len: usize) -> io::Result<()> {
+    let flags = MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::NORESERVE;
+    // SAFETY: forwarded from the caller; the range stays mapped throughout.
+    unsafe {
+        rustix::mm::mmap_anonymous(ptr.cast(), len, ProtFlags::READ | ProtFlags::WRITE, flags)?
+    };
+    Ok(())
+}
+
 /// `munmap(ptr, len)`.
 ///
 /// # Safety
