@@ -441,7 +441,9 @@ impl Inode {
     ) -> io::Result<usize> {
         // Acknowledge what reached the mapping, then make the file's size the
         // logical length, so an O_APPEND descriptor writes where we would.
-        self.len.fetch_max(offset + done as u64, Ordering::Release);
+        if done > 0 {
+            self.len.fetch_max(offset + done as u64, Ordering::Release);
+        }
         let result = self.trim_locked(fd).and_then(|()| {
             let rest = skip(bufs, done);
             let rest: Vec<IoSlice<'_>> = rest.iter().map(|b| IoSlice::new(b)).collect();
