@@ -424,8 +424,16 @@ impl Inode {
             }
             at += buf.len();
         }
-        self.len.fetch_max(end, Ordering::Release);
+        self.extend_len(end);
         Ok((offset, total))
+    }
+
+    /// Under the writer lock (the only place `len` changes, so no atomic
+    /// read-modify-write is needed): publishes bytes written up to `end`.
+    fn extend_len(&self, end: u64) {
+        if end > self.len.load(Ordering::Relaxed) {
+            self.len.store(end, Ordering::Release);
+        }
     }
 
     /// Under the writer lock: writes what is left of `bufs` after the first
@@ -442,7 +450,7 @@ impl Inode {
         // Acknowledge what reached the mapping, then make the file's size the
         // logical length, so an O_APPEND descriptor writes where we would.
         if done > 0 {
-            self.len.fetch_max(offset + done as u64, Ordering::Release);
+            self.extend_len(offset + done as u64);
         }
         let result = self.trim_locked(fd).and_then(|()| {
             let rest = skip(bufs, done);
