@@ -92,7 +92,7 @@ impl Description {
             At::Offset(offset)
         };
         self.write_locked(fd, &[IoSlice::new(buf)], at)
-            .map(|(_, n)| n)
+            .map(|(n, _)| n)
     }
 
     fn write_locked(
@@ -100,7 +100,7 @@ impl Description {
         fd: BorrowedFd<'_>,
         bufs: &[IoSlice<'_>],
         at: At,
-    ) -> io::Result<(u64, usize)> {
+    ) -> io::Result<(usize, u64)> {
         self.inode.write(self.source(fd), bufs, at, self.exact_len)
     }
 
@@ -188,8 +188,8 @@ impl Description {
         } else {
             At::Offset(*pos)
         };
-        let (offset, n) = self.write_locked(fd, bufs, at)?;
-        *pos = offset + n as u64;
+        let (n, after) = self.write_locked(fd, bufs, at)?;
+        *pos = after;
         Ok(n)
     }
 

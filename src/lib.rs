@@ -29,9 +29,8 @@
 //! # How it works
 //! The file is mapped `MAP_SHARED` from offset 0 for far more bytes than it
 //! holds (1 GiB of address space by default, see
-//! [`OpenOptions::reserve`]). A write past the end extends the file with
-//! `fallocate` (in steps, so most appends make no system call) and copies
-//! into the mapping; the mapping's address does not move, so positional
+//! [`OpenOptions::reserve`]). A write past the end extends the file (in
+//! steps, so most appends make no system call) and copies into the mapping; the mapping's address does not move, so positional
 //! reads on other threads take no lock. Only when the file outgrows the
 //! reservation is a larger mapping made; the old one stays mapped until the
 //! last handle closes, so no reader is ever left holding unmapped memory.
@@ -52,6 +51,14 @@
 //!   or drops the handle, which cut the file back to its length. Use
 //!   [`OpenOptions::exact_len`] where another process must see the exact
 //!   length at every moment, or if the writer may be killed.
+//! - **A shrink by someone else** (another process, or a `File`) is noticed
+//!   when an access reaches past the page holding the new end (the access
+//!   faults, and is then answered as `File` would), or at the next seek from
+//!   the end, read at the end, or `metadata`. Until then, reads inside that
+//!   page past the new end return zeros (never stale bytes), and writes
+//!   there do not reach the file. Nothing crashes either way.
+//! - **Reading a hole on tmpfs** through the mapping allocates its pages, as
+//!   a write would; `File`'s read does not.
 //! - **`metadata()` of a read-only handle** reports the size on disk, which
 //!   may include such a step taken by a writable handle in the same process
 //!   that has not flushed. [`MmapFile::len`] is always exact in-process.
@@ -302,12 +309,16 @@ impl MmapFile {
         }
     }
 
-    /// Like [`File::metadata`]. Cuts the file on disk back to its length
-    /// first, so that the size reported is exact.
+    /// Like [`File::metadata`]. Catches up with a size set by another
+    /// process, and cuts the file on disk back to its length first, so that
+    /// the size reported is exact.
     ///
     /// # Errors
     /// Those of [`File::metadata`], or of cutting the file back.
     pub fn metadata(&self) -> io::Result<Metadata> {
+        if let Backend::Mapped(d) = &self.backend {
+            d.inode.refresh(self.fd())?;
+        }
         self.trim()?;
         self.file.metadata()
     }

@@ -251,18 +251,20 @@ impl Inode {
             return Ok(self.len());
         }
         let _w = lock(&self.writer);
-        self.adopt_disk_size(fd)
+        self.adopt_disk_size(fd)?;
+        Ok(self.len())
     }
 
     /// Under the writer lock: make both lengths the size on disk if it
-    /// changed behind our back.
-    fn adopt_disk_size(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
+    /// changed behind our back; says whether it did.
+    fn adopt_disk_size(&self, fd: BorrowedFd<'_>) -> io::Result<bool> {
         let size = sys::file_size(fd)?;
-        if size != self.physical.load(Ordering::Relaxed) {
+        let changed = size != self.physical.load(Ordering::Relaxed);
+        if changed {
             self.physical.store(size, Ordering::Release);
             self.len.store(size, Ordering::Release);
         }
-        Ok(self.len())
+        Ok(changed)
     }
 
     /// A window covering `..end`, mapping a larger one if needed. `None`
@@ -368,23 +370,24 @@ impl Inode {
     }
 
     /// Writes `bufs` at `at`, like `pwritev` (or `write` in append mode).
-    /// Returns the offset written at and the bytes written.
+    /// Returns the bytes written and the position after them (where the
+    /// cursor goes).
     pub(crate) fn write(
         &self,
         src: MapSource<'_>,
         bufs: &[IoSlice<'_>],
         at: At,
         exact: bool,
-    ) -> io::Result<(u64, usize)> {
+    ) -> io::Result<(usize, u64)> {
         let mut w = lock(&self.writer);
-        let offset = match at {
+        let total = bufs.iter().fold(0usize, |n, b| n.saturating_add(b.len()));
+        let mut offset = match at {
             At::Offset(offset) => offset,
             At::End => self.len(),
         };
-        let total = bufs.iter().fold(0usize, |n, b| n.saturating_add(b.len()));
-        let end = check_range(offset, total)?;
+        let mut end = check_range(offset, total)?;
         if total == 0 {
-            return Ok((offset, 0));
+            return Ok((0, offset));
         }
         if w.viewed_past(offset) {
             return Err(busy());
@@ -395,37 +398,51 @@ impl Inode {
                 "the mapping is protected read-only",
             ));
         }
-        // A private mapping never touches the file: no growth on disk, and
-        // no system call can write what the mapping could not.
-        let fallback = |done| match self.private {
-            true => Err(private_fault()),
-            false => self
-                .write_by_syscall(src.fd, bufs, offset, done)
-                .map(|n| (offset, n)),
-        };
-        if !self.private
-            && end > self.physical.load(Ordering::Relaxed)
-            && self.grow(src.fd, offset, end, exact).is_err()
-        {
-            return fallback(0);
+        if self.private {
+            return self.write_private(&mut w, src, bufs, offset, end);
+        }
+        if end > self.physical.load(Ordering::Relaxed) || (exact && end > self.len()) {
+            // About to make a system call anyway: first catch up with any
+            // change of size made behind our back, so that an append lands
+            // at the real end and growth starts from the real size.
+            if self.adopt_disk_size(src.fd)? && matches!(at, At::End) {
+                offset = self.len();
+                end = check_range(offset, total)?;
+            }
+            // With `exact`, a write past the end is one `pwrite`: the size
+            // and the bytes change together, as with `File`.
+            if (exact && end > self.len())
+                || (end > self.physical.load(Ordering::Relaxed) && self.grow(src.fd, end).is_err())
+            {
+                return self.write_by_syscall(src.fd, bufs, offset, 0);
+            }
         }
         let Some(window) = self.window_for(&mut w, src, end) else {
-            return fallback(0);
+            return self.write_by_syscall(src.fd, bufs, offset, 0);
         };
-        let mut at = offset as usize;
-        for buf in bufs {
-            // SAFETY: `at + buf.len() <= end <= cap`: the destination lies
-            // in the window, mapped writable. `buf` is the caller's and does
-            // not overlap a mapping we write through. Faults are recovered.
-            let result =
-                unsafe { copy::copy(window.base.as_ptr().add(at), buf.as_ptr(), buf.len()) };
-            if let Err(Fault { copied }) = result {
-                return fallback(at + copied - offset as usize);
-            }
-            at += buf.len();
+        if let Err(Fault { copied }) = copy_into(window, offset, bufs) {
+            return self.write_by_syscall(src.fd, bufs, offset, copied);
         }
         self.extend_len(end);
-        Ok((offset, total))
+        Ok((total, end))
+    }
+
+    /// Under the writer lock: a write to a private mapping, which never
+    /// touches the file, so no system call can stand in for it.
+    fn write_private(
+        &self,
+        w: &mut WriterState,
+        src: MapSource<'_>,
+        bufs: &[IoSlice<'_>],
+        offset: u64,
+        end: u64,
+    ) -> io::Result<(usize, u64)> {
+        let window = self
+            .window_for(w, src, end)
+            .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
+        copy_into(window, offset, bufs).map_err(|_| private_fault())?;
+        self.extend_len(end);
+        Ok(((end - offset) as usize, end))
     }
 
     /// Under the writer lock (the only place `len` changes, so no atomic
@@ -436,42 +453,57 @@ impl Inode {
         }
     }
 
-    /// Under the writer lock: writes what is left of `bufs` after the first
-    /// `done` bytes with `pwritev`, for what the mapping cannot take (a full
-    /// disk, a file-size limit, a file shrunk under us). The kernel's answer
-    /// is then exactly `File`'s.
+    /// Under the writer lock: writes `bufs` at `offset` with `pwritev`, for
+    /// what the mapping cannot take (a full disk, a file-size limit, a file
+    /// shrunk under us) and for exact-length writes. The kernel's answer is
+    /// then exactly `File`'s. `copied` bytes already reached the mapping
+    /// before a fault; they are written again, because a shrink by someone
+    /// else may have left some of them past the new end, where the mapping
+    /// does not reach the file.
     fn write_by_syscall(
         &self,
         fd: BorrowedFd<'_>,
         bufs: &[IoSlice<'_>],
         offset: u64,
-        done: usize,
-    ) -> io::Result<usize> {
-        // Acknowledge what reached the mapping, then make the file's size the
-        // logical length, so an O_APPEND descriptor writes where we would.
-        if done > 0 {
-            self.extend_len(offset + done as u64);
-        }
-        let result = self.trim_locked(fd).and_then(|()| {
-            let rest = skip(bufs, done);
-            let rest: Vec<IoSlice<'_>> = rest.iter().map(|b| IoSlice::new(b)).collect();
-            sys::pwritev(fd, &rest, offset + done as u64)
-        });
+        copied: usize,
+    ) -> io::Result<(usize, u64)> {
+        // Make the file's size the logical length first (or adopt a size set
+        // behind our back), so that an O_APPEND descriptor writes where we
+        // would.
+        let result = self
+            .trim_locked(fd)
+            .and_then(|()| sys::pwritev(fd, bufs, offset));
+        // The file is now as the kernel left it; so are both lengths.
         let size = sys::file_size(fd);
         if let Ok(size) = size {
             self.physical.store(size, Ordering::Release);
             self.len.store(size, Ordering::Release);
         }
-        match result {
-            Ok(n) => Ok(done + n),
-            Err(_) if done > 0 => Ok(done),
-            Err(e) => Err(e),
-        }
+        let written = match result {
+            Ok(n) => n,
+            // The bytes the mapping took before the fault are in the file.
+            Err(_) if copied > 0 && size.as_ref().is_ok_and(|&s| offset + copied as u64 <= s) => {
+                copied
+            }
+            Err(e) => return Err(e),
+        };
+        // On an O_APPEND descriptor Linux's pwrite appends: the bytes went to
+        // the end, which is where a cursor follows them.
+        let append = sys::access(fd).is_ok_and(|a| a.append);
+        let after = match size {
+            Ok(size) if append => size,
+            _ => offset + written as u64,
+        };
+        Ok((written, after))
     }
 
-    /// Under the writer lock: extends the file so that `..end` is backed,
-    /// reserving blocks ahead for the appends that follow unless `exact`.
-    fn grow(&self, fd: BorrowedFd<'_>, offset: u64, end: u64, exact: bool) -> io::Result<()> {
+    /// Under the writer lock: extends the file so that `..end` lies within
+    /// it, a growth step ahead for the appends that follow. The step is a
+    /// hole (`ftruncate`), not allocated blocks: cutting preallocated blocks
+    /// back on `flush` costs milliseconds on a file system that discards
+    /// freed blocks, and a write into a page the disk cannot back faults in
+    /// the copy routine and is redone by `pwrite`, which reports `ENOSPC`.
+    fn grow(&self, fd: BorrowedFd<'_>, end: u64) -> io::Result<()> {
         let physical = self.physical.load(Ordering::Relaxed);
         let limit = sys::file_size_limit();
         if end > limit {
@@ -479,28 +511,14 @@ impl Inode {
             return Err(sys::invalid());
         }
         let step = (physical / 2).clamp(MIN_GROWTH, MAX_GROWTH);
-        let ahead = if exact {
-            end
-        } else {
-            page_ceil(end.max(physical.saturating_add(step)))
-        };
-        // A jump past the end leaves a hole, as `pwrite` does: allocate only
-        // from the page the write starts in.
-        let page = sys::page_size() as u64;
-        let from = physical.max(offset / page * page);
-        let mut result = Ok(());
-        for to in [ahead.min(limit).min(MAX_OFFSET), end] {
-            result = sys::extend(fd, from, to);
-            if result.is_ok() || to == end {
-                break;
-            }
+        let ahead = page_ceil(end.max(physical.saturating_add(step)))
+            .min(limit)
+            .min(MAX_OFFSET);
+        // Past the largest file the file system allows, try the exact size.
+        let result = sys::truncate(fd, ahead).or_else(|_| sys::truncate(fd, end));
+        if result.is_ok() {
+            self.physical.store(sys::file_size(fd)?, Ordering::Release);
         }
-        // A failed fallocate may still have extended the file part way.
-        let size = match result {
-            Ok(()) => sys::file_size(fd).unwrap_or(physical.max(end)),
-            Err(_) => sys::file_size(fd)?,
-        };
-        self.physical.store(size, Ordering::Release);
         result
     }
 
@@ -508,6 +526,10 @@ impl Inode {
     fn trim_locked(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
         let len = self.len();
         if self.physical.load(Ordering::Relaxed) > len {
+            // Someone else set the size since we grew it: theirs stands.
+            if self.adopt_disk_size(fd)? {
+                return Ok(());
+            }
             sys::truncate(fd, len)?;
             self.physical.store(len, Ordering::Release);
         }
@@ -726,16 +748,19 @@ fn map_window(src: MapSource<'_>, wanted: u64, needed: u64) -> io::Result<Window
     }
 }
 
-/// The part of `bufs` after its first `n` bytes.
-fn skip<'a>(bufs: &'a [IoSlice<'a>], mut n: usize) -> Vec<&'a [u8]> {
-    let mut rest = Vec::with_capacity(bufs.len());
+/// Copies `bufs` into `window` from `offset` on.
+fn copy_into(window: &Window, offset: u64, bufs: &[IoSlice<'_>]) -> Result<(), Fault> {
+    let mut at = offset as usize;
     for buf in bufs {
-        if n >= buf.len() {
-            n -= buf.len();
-        } else {
-            rest.push(&buf[n..]);
-            n = 0;
-        }
+        // SAFETY: the caller checked `offset + total <= cap` and that the
+        // window is writable; `buf` is the caller's and is not in a window.
+        // Faults are recovered.
+        unsafe { copy::copy(window.base.as_ptr().add(at), buf.as_ptr(), buf.len()) }.map_err(
+            |Fault { copied }| Fault {
+                copied: at + copied - offset as usize,
+            },
+        )?;
+        at += buf.len();
     }
-    rest
+    Ok(())
 }

@@ -8,7 +8,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
-use rustix::fs::{FallocateFlags, FileType};
+use rustix::fs::FileType;
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
 
@@ -107,29 +107,6 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     // SAFETY: the caller guarantees the range is ours and unused. munmap of a
     // valid mapping cannot fail, and there is nothing to do if it did.
     let _ = unsafe { rustix::mm::munmap(ptr.as_ptr().cast(), len) };
-}
-
-/// `fallocate(fd, 0, from, to - from)`, falling back to `ftruncate(fd, to)`
-/// where the file system cannot allocate: extends the file to `to` bytes
-/// with its blocks reserved, so that a later write through the mapping finds
-/// them and a full disk is reported here instead of as SIGBUS.
-///
-/// The range `from..to` must lie at or past the file's end.
-///
-/// # References
-///  - [Linux fallocate](https://man7.org/linux/man-pages/man2/fallocate.2.html)
-///  - [POSIX ftruncate](https://pubs.opengroup.org/onlinepubs/9799919799/functions/ftruncate.html)
-pub(crate) fn extend(fd: BorrowedFd<'_>, from: u64, to: u64) -> io::Result<()> {
-    debug_assert!(from < to);
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    match rustix::fs::fallocate(fd, FallocateFlags::empty(), from, to - from) {
-        Ok(()) => return Ok(()),
-        Err(Errno::OPNOTSUPP | Errno::NOSYS) => {}
-        Err(e) => return Err(e.into()),
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = (FallocateFlags::empty(), from);
-    Ok(rustix::fs::ftruncate(fd, to)?)
 }
 
 /// `fstat(fd).st_size`.
