@@ -5,10 +5,15 @@
 use std::io::{self, IoSlice, IoSliceMut, SeekFrom};
 use std::mem::MaybeUninit;
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::map::{At, Inode, MapSource};
+use crate::map::{At, Inode, MapSource, check_range};
 use crate::sys::{self, Access};
+
+/// The most buffers one vectored call takes, as std passes at most
+/// `IOV_MAX` of them to `readv`/`writev` on Linux.
+const IOV_MAX: usize = 1024;
 
 /// What clones of one `MmapFile` share, as clones of a `File` share the
 /// kernel's open file description.
@@ -21,20 +26,85 @@ pub(crate) struct Description {
     /// concurrent calls through clones or `&MmapFile` each see and advance it
     /// whole, as the kernel's `f_pos` lock does.
     cursor: Mutex<u64>,
+    /// Set once a clone was turned back into a `File` while others remain:
+    /// that `File` shares the kernel's file offset with every clone, so from
+    /// then on the cursor lives there (a system call per cursor call).
+    in_kernel: AtomicBool,
+}
+
+/// The cursor, held for one call; where it lives in the kernel, read at the
+/// start and written back at the end.
+pub(crate) struct Cursor<'a> {
+    pos: MutexGuard<'a, u64>,
+    kernel: Option<(BorrowedFd<'a>, u64)>,
+}
+
+impl std::ops::Deref for Cursor<'_> {
+    type Target = u64;
+    fn deref(&self) -> &u64 {
+        &self.pos
+    }
+}
+
+impl std::ops::DerefMut for Cursor<'_> {
+    fn deref_mut(&mut self) -> &mut u64 {
+        &mut self.pos
+    }
+}
+
+impl Drop for Cursor<'_> {
+    fn drop(&mut self) {
+        if let Some((fd, start)) = self.kernel
+            && *self.pos != start
+        {
+            // Cannot fail for an offset the kernel or we just validated.
+            let _ = sys::seek_to(fd, *self.pos);
+        }
+    }
 }
 
 impl Description {
-    pub(crate) fn new(inode: Arc<Inode>, access: Access, exact_len: bool, cursor: u64) -> Self {
+    /// `maybe_shared`: the descriptor came from a `File` the caller had,
+    /// which may share its offset with a `File` made of a clone (see
+    /// `share_with_file`); if any such exists for this file, the cursor
+    /// starts out in the kernel too.
+    pub(crate) fn new(
+        inode: Arc<Inode>,
+        access: Access,
+        exact_len: bool,
+        cursor: u64,
+        maybe_shared: bool,
+    ) -> Self {
+        let in_kernel = maybe_shared && inode.offsets_shared();
         Description {
             inode,
             access,
             exact_len,
             cursor: Mutex::new(cursor),
+            in_kernel: AtomicBool::new(in_kernel),
         }
     }
 
-    fn cursor(&self) -> MutexGuard<'_, u64> {
-        self.cursor.lock().unwrap_or_else(PoisonError::into_inner)
+    fn cursor<'a>(&'a self, fd: BorrowedFd<'a>) -> Cursor<'a> {
+        let mut pos = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut kernel = None;
+        if self.in_kernel.load(Ordering::Acquire)
+            && let Ok(offset) = sys::tell(fd)
+        {
+            *pos = offset;
+            kernel = Some((fd, offset));
+        }
+        Cursor { pos, kernel }
+    }
+
+    /// Hands the cursor to the kernel's file offset, for a `File` made of a
+    /// clone while other clones live on.
+    pub(crate) fn share_with_file(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let pos = self.cursor(fd);
+        sys::seek_to(fd, *pos)?;
+        self.in_kernel.store(true, Ordering::Release);
+        self.inode.share_offsets();
+        Ok(())
     }
 
     fn source<'a>(&self, fd: BorrowedFd<'a>) -> MapSource<'a> {
@@ -63,8 +133,8 @@ impl Description {
     }
 
     /// The cursor, for `stream_position` and `into_file`.
-    pub(crate) fn position(&self) -> u64 {
-        *self.cursor()
+    pub(crate) fn position(&self, fd: BorrowedFd<'_>) -> u64 {
+        *self.cursor(fd)
     }
 
     pub(crate) fn read_at(
@@ -73,6 +143,8 @@ impl Description {
         buf: &mut [u8],
         offset: u64,
     ) -> io::Result<usize> {
+        // pread's order: a negative offset, then the open mode.
+        check_range(offset, 0)?;
         self.check_read()?;
         self.inode.read_at(self.source(fd), as_uninit(buf), offset)
     }
@@ -83,9 +155,14 @@ impl Description {
         buf: &[u8],
         offset: u64,
     ) -> io::Result<usize> {
+        // pwrite's order: a negative offset, then the open mode, then the
+        // range.
+        check_range(offset, 0)?;
         self.check_write()?;
         // On Linux, pwrite on an O_APPEND descriptor appends whatever the
-        // offset; File inherits that and so do we.
+        // offset (once the offset passed the usual checks); File inherits
+        // that and so do we.
+        check_range(offset, buf.len())?;
         let at = if self.access.append {
             At::End
         } else {
@@ -110,9 +187,9 @@ impl Description {
         bufs: &mut [IoSliceMut<'_>],
     ) -> io::Result<usize> {
         self.check_read()?;
-        let mut pos = self.cursor();
+        let mut pos = self.cursor(fd);
         let mut total = 0;
-        for buf in bufs {
+        for buf in bufs.iter_mut().take(IOV_MAX) {
             let want = buf.len();
             let n = self.inode.read_at(self.source(fd), as_uninit(buf), *pos)?;
             *pos += n as u64;
@@ -132,7 +209,7 @@ impl Description {
     /// copying once.
     pub(crate) fn read_to_end(&self, fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
         self.check_read()?;
-        let mut pos = self.cursor();
+        let mut pos = self.cursor(fd);
         let start = buf.len();
         loop {
             let len = self.inode.refresh(fd)?;
@@ -182,19 +259,23 @@ impl Description {
         bufs: &[IoSlice<'_>],
     ) -> io::Result<usize> {
         self.check_write()?;
-        let mut pos = self.cursor();
+        if bufs.iter().all(|b| b.is_empty()) {
+            // The kernel returns before an append moves the offset to the end.
+            return Ok(0);
+        }
+        let mut pos = self.cursor(fd);
         let at = if self.access.append {
             At::End
         } else {
             At::Offset(*pos)
         };
-        let (n, after) = self.write_locked(fd, bufs, at)?;
+        let (n, after) = self.write_locked(fd, &bufs[..bufs.len().min(IOV_MAX)], at)?;
         *pos = after;
         Ok(n)
     }
 
     pub(crate) fn seek(&self, fd: BorrowedFd<'_>, target: SeekFrom) -> io::Result<u64> {
-        let mut pos = self.cursor();
+        let mut pos = self.cursor(fd);
         let (base, delta) = match target {
             SeekFrom::Start(n) => (0, i128::from(n)),
             SeekFrom::Current(d) => (*pos, i128::from(d)),
@@ -219,7 +300,7 @@ impl Description {
     /// take `sendfile` and nothing was sent.
     pub(crate) fn send_to(&self, fd: BorrowedFd<'_>, out: BorrowedFd<'_>) -> io::Result<u64> {
         self.check_read()?;
-        let mut pos = self.cursor();
+        let mut pos = self.cursor(fd);
         let start = *pos;
         loop {
             let len = self.inode.refresh(fd)?;

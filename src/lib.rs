@@ -220,7 +220,13 @@ impl MmapFile {
     }
 
     /// Wraps an open file, with its access mode and cursor.
-    pub(crate) fn from_file_with(file: File, map: &MapOptions) -> io::Result<MmapFile> {
+    /// `opened`: we opened `file` just now, so no one else shares its open
+    /// file description.
+    pub(crate) fn from_file_with(
+        file: File,
+        map: &MapOptions,
+        opened: bool,
+    ) -> io::Result<MmapFile> {
         let identity = sys::identify(file.as_fd())?;
         if !identity.regular || !copy::fault_recovery() {
             return Ok(MmapFile {
@@ -242,6 +248,7 @@ impl MmapFile {
                 access,
                 map.exact_len,
                 cursor,
+                !opened,
             ))),
             // Not mappable (procfs, sysfs, a write-only file we may not
             // read, no address space): system calls are always correct.
@@ -435,7 +442,13 @@ impl MmapFile {
             unsafe { (std::ptr::read(&this.file), std::ptr::read(&this.backend)) };
         if let Backend::Mapped(d) = backend {
             d.trim(file.as_fd())?;
-            sys::seek_to(file.as_fd(), d.position())?;
+            if Arc::strong_count(&d) > 1 {
+                // Other clones live on and share the kernel's file offset
+                // with this File from now on.
+                d.share_with_file(file.as_fd())?;
+            } else {
+                sys::seek_to(file.as_fd(), d.position(file.as_fd()))?;
+            }
         }
         Ok(file)
     }
@@ -668,7 +681,7 @@ impl TryFrom<File> for MmapFile {
     /// # Errors
     /// Those of `fstat`, `fcntl(F_GETFL)` or `lseek` on the file.
     fn try_from(file: File) -> io::Result<MmapFile> {
-        MmapFile::from_file_with(file, &MapOptions::default())
+        MmapFile::from_file_with(file, &MapOptions::default(), false)
     }
 }
 
@@ -731,7 +744,7 @@ impl Seek for &MmapFile {
 
     fn stream_position(&mut self) -> io::Result<u64> {
         match &self.backend {
-            Backend::Mapped(d) => Ok(d.position()),
+            Backend::Mapped(d) => Ok(d.position(self.fd())),
             Backend::Syscalls => (&self.file).stream_position(),
         }
     }
@@ -805,7 +818,9 @@ impl fmt::Debug for MmapFile {
         let mut s = f.debug_struct("MmapFile");
         s.field("file", &self.file);
         match &self.backend {
-            Backend::Mapped(d) => s.field("len", &d.inode.len()).field("pos", &d.position()),
+            Backend::Mapped(d) => s
+                .field("len", &d.inode.len())
+                .field("pos", &d.position(self.fd())),
             Backend::Syscalls => s.field("mapped", &false),
         };
         s.finish()

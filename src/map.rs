@@ -109,6 +109,9 @@ pub(crate) struct Inode {
     physical: AtomicU64,
     /// Address space to reserve when mapping a new window.
     reserve: u64,
+    /// Set once a description of this file keeps its cursor in the kernel
+    /// (see `Description::share_with_file`).
+    offsets_shared: std::sync::atomic::AtomicBool,
     /// A copy-on-write mapping (`OpenOptions::private`): writes stay in
     /// memory, the file is never changed, and `len` is this handle's own.
     private: bool,
@@ -217,6 +220,7 @@ impl Inode {
             physical: AtomicU64::new(size),
             reserve,
             read_only: Default::default(),
+            offsets_shared: Default::default(),
             writer: Mutex::new(WriterState {
                 windows: vec![window],
                 advice: advice.to_vec(),
@@ -564,6 +568,17 @@ impl Inode {
 }
 
 impl Inode {
+    /// Whether some description of this file keeps its cursor in the
+    /// kernel's file offset.
+    pub(crate) fn offsets_shared(&self) -> bool {
+        self.offsets_shared.load(Ordering::Acquire)
+    }
+
+    /// Records that a description keeps its cursor in the kernel.
+    pub(crate) fn share_offsets(&self) {
+        self.offsets_shared.store(true, Ordering::Release);
+    }
+
     /// Whether this is a private (copy-on-write) mapping.
     pub(crate) fn is_private(&self) -> bool {
         self.private

@@ -187,7 +187,7 @@ impl OpenOptions {
     /// platform without fault recovery) is not an error: the handle then
     /// does plain system calls, as [`MmapFile::is_mapped`] tells.
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<MmapFile> {
-        MmapFile::from_file_with(self.std.open(path)?, &self.map)
+        MmapFile::from_file_with(self.std.open(path)?, &self.map, true)
     }
 }
 
