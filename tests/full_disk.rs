@@ -17,12 +17,13 @@ use std::process::{Command, Output, Stdio};
 
 use mmapfile::MmapFile;
 
+mod common;
+use common::{child_mode, describe, wrapped_child};
+
 const ENOSPC: i32 = 28;
 const EFBIG: i32 = 27;
 const SIGXFSZ: i32 = 25;
 
-const CHILD_ENV: &str = "MMAPFILE_FULL_DISK_CHILD";
-const MODE_ENV: &str = "MMAPFILE_FULL_DISK_MODE";
 const DIR_ENV: &str = "MMAPFILE_FULL_DISK_DIR";
 
 /// The byte the test files hold at `offset`: never zero.
@@ -372,30 +373,11 @@ fn prlimit_works() -> bool {
 /// SIGXFSZ ignored (`trap ''` survives the `exec`s) if `ignore_xfsz`.
 fn limited_child(test: &str, mode: &str, dir: &Path, ignore_xfsz: bool) -> Output {
     let trap = if ignore_xfsz { "trap '' XFSZ; " } else { "" };
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("{trap}exec prlimit --fsize={LIMIT} \"$0\" \"$@\""))
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
-        .env(MODE_ENV, mode)
+    let script = format!("{trap}exec prlimit --fsize={LIMIT} \"$0\" \"$@\"");
+    wrapped_child(&["sh", "-c", &script], test, mode)
         .env(DIR_ENV, dir)
         .output()
         .unwrap()
-}
-
-fn child_mode(test: &str) -> Option<String> {
-    (std::env::var(CHILD_ENV).ok()? == test).then(|| std::env::var(MODE_ENV).unwrap_or_default())
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {:?} (signal {:?})\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        out.status.signal(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// In the child, SIGXFSZ ignored: every way of meeting the limit, MmapFile

@@ -5,18 +5,19 @@
 //! release every mapping when the handles go.
 //!
 //! The limits are set on a child process (the test binary re-run with
-//! `CHILD_ENV`) with `prlimit`; skipped with a message where it is missing.
+//! `common::child`) with `prlimit`; skipped with a message where it is missing.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use mmapfile::MmapFile;
 
-const CHILD_ENV: &str = "MMAPFILE_LIMITS_CHILD";
+mod common;
+use common::{child_mode, describe, wrapped_child};
+
 const DIR_ENV: &str = "MMAPFILE_LIMITS_DIR";
 
 const EMFILE: i32 = 24;
@@ -53,7 +54,7 @@ fn limit(name: &str) -> String {
 }
 
 fn is_child(test: &str) -> bool {
-    std::env::var(CHILD_ENV).is_ok_and(|v| v == test)
+    child_mode(test).is_some()
 }
 
 fn prlimit_works(arg: &str) -> bool {
@@ -71,24 +72,10 @@ fn prlimit_works(arg: &str) -> bool {
 
 /// Runs only `test` again in a child under `prlimit <arg>`.
 fn limited_child(test: &str, arg: &str, dir: &Path) -> Output {
-    Command::new("prlimit")
-        .arg(arg)
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
+    wrapped_child(&["prlimit", arg], test, "")
         .env(DIR_ENV, dir)
         .output()
         .unwrap()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {:?} (signal {:?})\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        out.status.signal(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 // ---------------------------------------------------------------------------

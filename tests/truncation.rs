@@ -5,7 +5,7 @@
 //! that is not the crate's must still kill, as it did before the crate's
 //! handler was installed.
 //!
-//! Child processes: the test binary re-runs itself with `CHILD_ENV` naming
+//! Child processes: the test binary re-runs itself with `common::child` naming
 //! the test, which then plays the child's part.
 
 use std::fmt::Write as _;
@@ -14,40 +14,17 @@ use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use mmapfile::MmapFile;
 
-const CHILD_ENV: &str = "MMAPFILE_TRUNCATION_CHILD";
-const MODE_ENV: &str = "MMAPFILE_TRUNCATION_MODE";
+mod common;
+use common::{child, child_mode, describe};
+
 const PATHS_ENV: &str = "MMAPFILE_TRUNCATION_PATHS";
 const SIZE_ENV: &str = "MMAPFILE_TRUNCATION_SIZE";
-
-/// `Some(mode)` when this process is the child of `test`.
-fn child_mode(test: &str) -> Option<String> {
-    (std::env::var(CHILD_ENV).ok()? == test).then(|| std::env::var(MODE_ENV).unwrap_or_default())
-}
-
-/// The test binary, set to run only `test`, as a child.
-fn child(test: &str, mode: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
-        .env(MODE_ENV, mode);
-    cmd
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {:?} (signal {:?})\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        out.status.signal(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// The byte the test files hold at `offset`: never zero, never 0xff.
 fn pat(offset: u64) -> u8 {
