@@ -337,15 +337,27 @@ impl MmapFile {
     /// Those of [`File::sync_all`].
     pub fn sync_all(&self) -> io::Result<()> {
         self.trim()?;
+        if let Backend::Mapped(d) = &self.backend {
+            d.inode.note_sync();
+        }
         self.file.sync_all()
     }
 
     /// Like [`File::sync_data`]: the data reach the disk.
     ///
+    /// The next few writes after a sync go through `pwrite` rather than the
+    /// mapping: syncing pages written that way costs a fraction of syncing
+    /// pages dirtied through a mapping, so a write-ahead log that writes and
+    /// syncs in turn runs at `File`'s speed, and bulk writers return to the
+    /// mapping after a handful of writes.
+    ///
     /// # Errors
     /// Those of [`File::sync_data`].
     pub fn sync_data(&self) -> io::Result<()> {
         self.trim()?;
+        if let Backend::Mapped(d) = &self.backend {
+            d.inode.note_sync();
+        }
         self.file.sync_data()
     }
 

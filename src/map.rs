@@ -39,6 +39,10 @@ pub(crate) const DEFAULT_RESERVE: u64 = if cfg!(target_pointer_width = "64") {
     64 << 20
 };
 
+/// How many writes after a `sync_data`/`sync_all` go by `pwrite`, because a
+/// sync of pages written that way is cheaper (see `Inode::write`).
+const SYNC_STREAK: u32 = 16;
+
 /// Smallest and largest step by which appends grow the file on disk.
 const MIN_GROWTH: u64 = 64 << 10;
 const MAX_GROWTH: u64 = 64 << 20;
@@ -70,6 +74,8 @@ struct WriterState {
     windows: Vec<Box<Window>>,
     /// Advice given at open, applied to every new window.
     advice: Vec<crate::Advice>,
+    /// Writes since the last `sync_data`/`sync_all`, up to `SYNC_STREAK`.
+    writes_since_sync: u32,
     /// Ends of the live [`crate::View`]s. While one lives, no write may
     /// start below its end and the file may not shrink below it.
     views: Vec<u64>,
@@ -224,6 +230,7 @@ impl Inode {
             writer: Mutex::new(WriterState {
                 windows: vec![window],
                 advice: advice.to_vec(),
+                writes_since_sync: SYNC_STREAK,
                 views: Vec::new(),
             }),
         });
@@ -405,6 +412,14 @@ impl Inode {
         if self.private {
             return self.write_private(&mut w, src, bufs, offset, end);
         }
+        if w.writes_since_sync < SYNC_STREAK {
+            // Durable writes: `fdatasync` of a page dirtied through the
+            // mapping costs several times that of one written by `pwrite`
+            // (and an append would grow the file only for the sync to cut
+            // it back), so writes that follow a sync go as `File`'s do.
+            w.writes_since_sync += 1;
+            return self.write_by_syscall(src.fd, bufs, at, offset, None);
+        }
         if end > self.physical.load(Ordering::Relaxed) || (exact && end > self.len()) {
             // About to make a system call anyway: first catch up with any
             // change of size made behind our back, so that an append lands
@@ -418,14 +433,14 @@ impl Inode {
             if (exact && end > self.len())
                 || (end > self.physical.load(Ordering::Relaxed) && self.grow(src.fd, end).is_err())
             {
-                return self.write_by_syscall(src.fd, bufs, offset, 0);
+                return self.write_by_syscall(src.fd, bufs, at, offset, Some(0));
             }
         }
         let Some(window) = self.window_for(&mut w, src, end) else {
-            return self.write_by_syscall(src.fd, bufs, offset, 0);
+            return self.write_by_syscall(src.fd, bufs, at, offset, Some(0));
         };
         if let Err(Fault { copied }) = copy_into(window, offset, bufs) {
-            return self.write_by_syscall(src.fd, bufs, offset, copied);
+            return self.write_by_syscall(src.fd, bufs, at, offset, Some(copied));
         }
         self.extend_len(end);
         Ok((total, end))
@@ -449,6 +464,13 @@ impl Inode {
         Ok(((end - offset) as usize, end))
     }
 
+    /// Under the writer lock: the file on disk reaches at least `end`.
+    fn extend_physical(&self, end: u64) {
+        if end > self.physical.load(Ordering::Relaxed) {
+            self.physical.store(end, Ordering::Release);
+        }
+    }
+
     /// Under the writer lock (the only place `len` changes, so no atomic
     /// read-modify-write is needed): publishes bytes written up to `end`.
     fn extend_len(&self, end: u64) {
@@ -460,16 +482,18 @@ impl Inode {
     /// Under the writer lock: writes `bufs` at `offset` with `pwritev`, for
     /// what the mapping cannot take (a full disk, a file-size limit, a file
     /// shrunk under us) and for exact-length writes. The kernel's answer is
-    /// then exactly `File`'s. `copied` bytes already reached the mapping
-    /// before a fault; they are written again, because a shrink by someone
+    /// then exactly `File`'s. `copied` is `None` for a write that follows a
+    /// sync, where nothing went wrong; else what reached the mapping before
+    /// a fault. Those bytes are written again, because a shrink by someone
     /// else may have left some of them past the new end, where the mapping
     /// does not reach the file.
     fn write_by_syscall(
         &self,
         fd: BorrowedFd<'_>,
         bufs: &[IoSlice<'_>],
+        at: At,
         offset: u64,
-        copied: usize,
+        copied: Option<usize>,
     ) -> io::Result<(usize, u64)> {
         // Make the file's size the logical length first (or adopt a size set
         // behind our back), so that an O_APPEND descriptor writes where we
@@ -477,6 +501,17 @@ impl Inode {
         let result = self
             .trim_locked(fd)
             .and_then(|()| sys::pwritev(fd, bufs, offset));
+        if let (Ok(n), None, At::Offset(_)) = (&result, copied, at) {
+            let n = *n;
+            // A write after a sync, with nothing amiss: the kernel wrote
+            // where we asked, so both lengths are known without asking it.
+            // (An `fstat` here would also cost a write of the inode on the
+            // next sync: reading the times makes the next write update them
+            // to the nanosecond.)
+            self.extend_physical(offset + n as u64);
+            self.extend_len(offset + n as u64);
+            return Ok((n, offset + n as u64));
+        }
         // The file is now as the kernel left it; so are both lengths.
         let size = sys::file_size(fd);
         if let Ok(size) = size {
@@ -486,16 +521,15 @@ impl Inode {
         let written = match result {
             Ok(n) => n,
             // The bytes the mapping took before the fault are in the file.
-            Err(_) if copied > 0 && size.as_ref().is_ok_and(|&s| offset + copied as u64 <= s) => {
-                copied
-            }
-            Err(e) => return Err(e),
+            Err(e) => match (copied, &size) {
+                (Some(copied), Ok(size)) if copied > 0 && offset + copied as u64 <= *size => copied,
+                _ => return Err(e),
+            },
         };
-        // On an O_APPEND descriptor Linux's pwrite appends: the bytes went to
-        // the end, which is where a cursor follows them.
-        let append = sys::access(fd).is_ok_and(|a| a.append);
+        // An append (whose descriptor is O_APPEND, on which Linux's pwrite
+        // appends) went to the end, which is where a cursor follows it.
         let after = match size {
-            Ok(size) if append => size,
+            Ok(size) if matches!(at, At::End) => size,
             _ => offset + written as u64,
         };
         Ok((written, after))
@@ -577,6 +611,12 @@ impl Inode {
     /// Records that a description keeps its cursor in the kernel.
     pub(crate) fn share_offsets(&self) {
         self.offsets_shared.store(true, Ordering::Release);
+    }
+
+    /// Records a `sync_data`/`sync_all`: the writes that follow are likely
+    /// to be synced too.
+    pub(crate) fn note_sync(&self) {
+        lock(&self.writer).writes_since_sync = 0;
     }
 
     /// Whether this is a private (copy-on-write) mapping.
