@@ -107,6 +107,7 @@ impl Description {
         Ok(())
     }
 
+    #[inline]
     fn source<'a>(&self, fd: BorrowedFd<'a>) -> MapSource<'a> {
         MapSource {
             fd,
@@ -116,6 +117,7 @@ impl Description {
         }
     }
 
+    #[inline]
     fn check_read(&self) -> io::Result<()> {
         if self.access.read {
             Ok(())
@@ -137,6 +139,7 @@ impl Description {
         *self.cursor(fd)
     }
 
+    #[inline]
     pub(crate) fn read_at(
         &self,
         fd: BorrowedFd<'_>,
@@ -332,6 +335,7 @@ impl Description {
 }
 
 /// Views an initialised buffer as one that `read_at` may fill.
+#[inline]
 fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: same layout; the callee only ever writes initialised bytes, so
     // `buf` stays initialised.

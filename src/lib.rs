@@ -581,6 +581,7 @@ impl MmapFile {
         }
     }
 
+    #[inline]
     fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
     }
@@ -798,6 +799,7 @@ impl Seek for MmapFile {
 }
 
 impl FileExt for MmapFile {
+    #[inline]
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         match &self.backend {
             Backend::Mapped(d) => d.read_at(self.fd(), buf, offset),

@@ -63,6 +63,7 @@ pub(crate) struct Window {
 
 impl Window {
     /// Whether this window covers `..end` with the access needed.
+    #[inline]
     fn covers(&self, end: u64, write: bool) -> bool {
         end <= self.cap as u64 && (self.writable || !write)
     }
@@ -244,10 +245,12 @@ impl Inode {
     }
 
     /// The logical length as this process knows it.
+    #[inline]
     pub(crate) fn len(&self) -> u64 {
         self.len.load(Ordering::Acquire)
     }
 
+    #[inline]
     fn current(&self) -> &Window {
         // SAFETY: `window` always points at a boxed window in
         // `writer.windows`, and windows are freed only when `self` drops.
@@ -319,7 +322,46 @@ impl Inode {
     }
 
     /// Reads into `buf` at `offset`, like `pread`.
+    ///
+    /// The common case (inside the length and the current window, no
+    /// fault) is inlined into the caller; all else is [`Self::read_slow`].
+    #[inline]
     pub(crate) fn read_at(
+        &self,
+        src: MapSource<'_>,
+        buf: &mut [MaybeUninit<u8>],
+        offset: u64,
+    ) -> io::Result<usize> {
+        let n = buf.len();
+        let current = self.current();
+        match offset.checked_add(n as u64) {
+            Some(end) if n > 0 && end <= self.len() && current.covers(end, false) => {
+                // SAFETY: `offset + n <= cap`, so the source lies in the
+                // window, which stays mapped while `self` lives; `buf` is
+                // ours to write. Pages past the end of the file fault, and
+                // `copy` recovers.
+                let result = unsafe {
+                    copy::copy(
+                        buf.as_mut_ptr().cast(),
+                        current.base.as_ptr().add(offset as usize),
+                        n,
+                    )
+                };
+                match result {
+                    Ok(()) => Ok(n),
+                    Err(fault) => self.read_fault(src, buf, offset, fault),
+                }
+            }
+            _ => self.read_slow(src, buf, offset),
+        }
+    }
+
+    /// `read_at` where the fast path does not apply: an empty or
+    /// out-of-range request, a read reaching the end (where the file may
+    /// have grown behind our back), or past the current window.
+    #[cold]
+    #[inline(never)]
+    fn read_slow(
         &self,
         src: MapSource<'_>,
         buf: &mut [MaybeUninit<u8>],
@@ -354,9 +396,7 @@ impl Inode {
                 None => return sys::pread(src.fd, buf, offset),
             }
         }
-        // SAFETY: `offset + n <= cap`, so the source lies in the window,
-        // which stays mapped while `self` lives; `buf` is ours to write.
-        // Pages past the end of the file fault, and `copy` recovers.
+        // SAFETY: as in `read_at`: `offset + n <= cap`.
         let result = unsafe {
             copy::copy(
                 buf.as_mut_ptr().cast(),
@@ -366,20 +406,32 @@ impl Inode {
         };
         match result {
             Ok(()) => Ok(n),
-            // The file shrank under us, or a page could not be read: let the
-            // kernel say what `pread` gives for the rest.
-            Err(Fault { .. }) if self.private => Err(private_fault()),
-            Err(Fault { copied }) => {
-                // The tail of the file's last page reads as zeros without a
-                // fault: keep only what lies within the length it has now.
-                let len = self.refresh(src.fd)?;
-                let copied = copied.min(len.saturating_sub(offset) as usize);
-                match sys::pread(src.fd, &mut buf[copied..], offset + copied as u64) {
-                    Ok(more) => Ok(copied + more),
-                    Err(_) if copied > 0 => Ok(copied),
-                    Err(e) => Err(e),
-                }
-            }
+            Err(fault) => self.read_fault(src, buf, offset, fault),
+        }
+    }
+
+    /// A read that faulted: the file shrank under us, or a page could not
+    /// be read. The kernel says what `pread` gives for the rest.
+    #[cold]
+    #[inline(never)]
+    fn read_fault(
+        &self,
+        src: MapSource<'_>,
+        buf: &mut [MaybeUninit<u8>],
+        offset: u64,
+        Fault { copied }: Fault,
+    ) -> io::Result<usize> {
+        if self.private {
+            return Err(private_fault());
+        }
+        // The tail of the file's last page reads as zeros without a fault:
+        // keep only what lies within the length it has now.
+        let len = self.refresh(src.fd)?;
+        let copied = copied.min(len.saturating_sub(offset) as usize);
+        match sys::pread(src.fd, &mut buf[copied..], offset + copied as u64) {
+            Ok(more) => Ok(copied + more),
+            Err(_) if copied > 0 => Ok(copied),
+            Err(e) => Err(e),
         }
     }
 
