@@ -286,11 +286,21 @@ impl Inode {
 
     /// A window covering `..end`, mapping a larger one if needed. `None`
     /// when no such mapping can be made: the caller uses system calls.
+    #[inline]
     fn window_for(&self, w: &mut WriterState, src: MapSource<'_>, end: u64) -> Option<&Window> {
         let current = self.current();
         if current.covers(end, src.writable) {
             return Some(current);
         }
+        self.map_larger(w, src, end)
+    }
+
+    /// The slow half of [`Self::window_for`]: maps a window covering `..end`
+    /// and makes it current.
+    #[cold]
+    #[inline(never)]
+    fn map_larger(&self, w: &mut WriterState, src: MapSource<'_>, end: u64) -> Option<&Window> {
+        let current = self.current();
         let src = MapSource {
             private: self.private,
             ..src
@@ -882,6 +892,7 @@ fn populate_step(window: &Window, from: u64, to: u64) {
 }
 
 /// Copies `bufs` into `window` from `offset` on.
+#[inline]
 fn copy_into(window: &Window, offset: u64, bufs: &[IoSlice<'_>]) -> Result<(), Fault> {
     let mut at = offset as usize;
     for buf in bufs {
