@@ -54,6 +54,22 @@ pub enum Advice {
 }
 
 impl Advice {
+    /// Whether the advice sets a lasting property of the mapping (a flag
+    /// the kernel keeps on it, which can cover pages the file does not have
+    /// yet), as opposed to acting once on the pages there now.
+    pub(crate) fn is_lasting(self) -> bool {
+        matches!(
+            self,
+            Advice::Normal
+                | Advice::Random
+                | Advice::Sequential
+                | Advice::HugePage
+                | Advice::NoHugePage
+                | Advice::DontDump
+                | Advice::DoDump
+        )
+    }
+
     #[cfg(any(target_os = "linux", target_os = "android"))]
     pub(crate) fn to_rustix(self) -> rustix::mm::Advice {
         use rustix::mm::Advice as A;

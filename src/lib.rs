@@ -256,7 +256,9 @@ impl MmapFile {
         };
         let file = MmapFile { file, backend };
         if file.is_mapped() {
-            for &advice in &map.advice {
+            // Lasting advice went on the whole mapping with it; the rest acts
+            // on the pages the file has now.
+            for &advice in map.advice.iter().filter(|a| !a.is_lasting()) {
                 file.advise(advice)?;
             }
             if map.populate && file.advise(Advice::PopulateRead).is_err() {

@@ -213,7 +213,11 @@ impl Inode {
         let shared = registry.get(&key).filter(|_| !src.private);
         if let Some(inode) = shared.and_then(Weak::upgrade) {
             drop(registry);
-            lock(&inode.writer).advice.extend_from_slice(advice);
+            let mut w = lock(&inode.writer);
+            let advice: Vec<_> = advice.iter().copied().filter(|a| a.is_lasting()).collect();
+            advise_window(inode.current(), &advice);
+            w.advice.extend(advice);
+            drop(w);
             // The open may have truncated the file; adopt what disk says.
             inode.refresh(src.fd)?;
             return Ok(inode);
@@ -222,6 +226,8 @@ impl Inode {
         let wanted = page_ceil(reserve.max(size.saturating_add(size / 2)).max(1));
         let window = map_window(src, wanted, page_ceil(size.max(1)))?;
         let window = Box::new(window);
+        let advice: Vec<_> = advice.iter().copied().filter(|a| a.is_lasting()).collect();
+        advise_window(&window, &advice);
         let inode = Arc::new(Inode {
             key: (!src.private).then_some(key),
             private: src.private,
@@ -233,7 +239,7 @@ impl Inode {
             offsets_shared: Default::default(),
             writer: Mutex::new(WriterState {
                 windows: vec![window],
-                advice: advice.to_vec(),
+                advice,
                 writes_since_sync: SYNC_STREAK,
                 views: Vec::new(),
             }),
@@ -313,14 +319,7 @@ impl Inode {
             // SAFETY: both windows cover `..len` and are distinct mappings.
             unsafe { copy::copy(window.base.as_ptr(), current.base.as_ptr(), len) }.ok()?;
         }
-        for &advice in &w.advice {
-            // Advice is a hint: a kernel that refuses it changes nothing.
-            let _ = sys::advise(
-                window.base.as_ptr(),
-                page_ceil(self.len()).min(window.cap as u64) as usize,
-                advice,
-            );
-        }
+        advise_window(&window, &w.advice);
         if window.writable && self.read_only.load(Ordering::Relaxed) {
             // SAFETY: the window is new; nothing has seen it yet.
             unsafe { sys::protect(window.base, window.cap, false) }.ok()?;
@@ -873,6 +872,15 @@ fn map_window(src: MapSource<'_>, wanted: u64, needed: u64) -> io::Result<Window
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Applies lasting advice (flags on the mapping, such as `Random` or
+/// `HugePage`) to the whole of `window`, so that it covers what the file
+/// grows into. Advice is a hint: a kernel that refuses it changes nothing.
+fn advise_window(window: &Window, advice: &[crate::Advice]) {
+    for &advice in advice {
+        let _ = sys::advise(window.base.as_ptr(), window.cap, advice);
     }
 }
 
