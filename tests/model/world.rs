@@ -1,10 +1,13 @@
-//! Model test: random sequences of operations run on an `MmapFile` world and
-//! on a `std::fs::File` world side by side, comparing every result.
+//! The model's core, shared by the proptest test (`main.rs`) and the
+//! `model` fuzz target (fuzz/fuzz_targets/model.rs, which includes this file
+//! with `#[path]`): the operations, the two worlds, and [`run`], which plays
+//! a sequence of operations on both and compares every result. It needs
+//! only `std` and `mmapfile`, so that the fuzz crate can build it.
 //!
 //! `File` is the specification. Each world has one file and up to five
 //! handles to it: the main read-write handle, a `try_clone` of it (sharing
 //! its cursor), an independently opened read+append handle, a read-only
-//! handle and a write-only handle. After every operation the test compares
+//! handle and a write-only handle. After every operation [`run`] compares
 //! the operation's result (values, buffers, `ErrorKind` and `raw_os_error`),
 //! every live handle's `stream_position`, `MmapFile::len` against the `File`
 //! world's length, and the bytes on disk.
@@ -22,18 +25,20 @@
 //! `MmapFile::len` may lag, as documented, until `metadata`, a seek from the
 //! end, or a read to the end.
 //!
-//! Discrepancies found so far are also kept below as fixed sequences, one
-//! `#[test]` each. Run with `PROPTEST_CASES=2000` for a deeper search.
+//! With [`Cfg::anonymous`], the `MmapFile` world's file is a memfd: its
+//! `Main` handle starts as `MmapFile::anonymous()`, and every other handle,
+//! reopen and outside change goes through `/proc/self/fd/N`, which opens
+//! the memfd again. The `File` world keeps an ordinary file.
 
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mmapfile::MmapFile;
-use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 
 // ---------------------------------------------------------------------------
 // Operations
@@ -41,7 +46,7 @@ use proptest::test_runner::FileFailurePersistence;
 
 /// Which handle an operation goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum H {
+pub enum H {
     /// Read-write, opened without truncation; always open.
     Main,
     /// `try_clone` of `Main`: shares its cursor.
@@ -68,11 +73,11 @@ impl H {
 
 /// Bytes to write, generated from a seed so that failures print compactly.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Data {
-    len: usize,
-    seed: u32,
+pub struct Data {
+    pub len: usize,
+    pub seed: u32,
     /// ASCII text (valid UTF-8) or arbitrary bytes (almost never UTF-8).
-    text: bool,
+    pub text: bool,
 }
 
 impl Data {
@@ -102,7 +107,7 @@ impl fmt::Debug for Data {
 }
 
 #[derive(Clone, Debug)]
-enum Op {
+pub enum Op {
     Read {
         h: H,
         len: usize,
@@ -205,7 +210,7 @@ enum Op {
 
 /// What "another process" does to the file.
 #[derive(Clone, Debug)]
-enum Ext {
+pub enum Ext {
     /// `write_all_at`.
     Write {
         data: Data,
@@ -289,173 +294,20 @@ impl Op {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Strategies
-// ---------------------------------------------------------------------------
-
-fn handle() -> impl Strategy<Value = H> {
-    prop_oneof![
-        6 => Just(H::Main),
-        2 => Just(H::Clone),
-        2 => Just(H::App),
-        2 => Just(H::Ro),
-        1 => Just(H::Wo),
-    ]
-}
-
-fn size() -> impl Strategy<Value = usize> {
-    prop_oneof![
-        1 => Just(0usize),
-        4 => 0usize..64,
-        3 => 0usize..4200,
-        2 => 0usize..9000,
-    ]
-}
-
-fn data() -> impl Strategy<Value = Data> {
-    (size(), any::<u32>(), prop::bool::weighted(0.7)).prop_map(|(len, seed, text)| Data {
-        len,
-        seed,
-        text,
-    })
-}
-
-/// Offsets where a write fails on ext4 (the temporary directory's file
-/// system here): past its largest file (16 TiB), near and past `i64::MAX`,
-/// near `u64::MAX`. None of them may succeed: a write there would make a file
-/// too large to compare (see `MAX_COMPARED`).
-fn huge() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        Just(1u64 << 50),
-        Just(1u64 << 62),
-        (i64::MAX as u64 - 16)..=(i64::MAX as u64 + 16),
-        (u64::MAX - 16)..=u64::MAX,
-    ]
-}
-
-fn offset() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        8 => 0u64..70_000,
-        2 => (0u64..24, -8i64..8).prop_map(|(p, d)| (p * 4096).saturating_add_signed(d)),
-        1 => (0u64..6, -8i64..8).prop_map(|(p, d)| (p << 16).saturating_add_signed(d)),
-        1 => 0u64..(4 << 20),
-        1 => huge(),
-    ]
-}
-
-fn delta() -> impl Strategy<Value = i64> {
-    prop_oneof![
-        6 => -70_000i64..70_000,
-        2 => -16i64..16,
-        1 => -(4i64 << 20)..(4 << 20),
-        1 => prop_oneof![
-            Just(i64::MAX),
-            Just(i64::MAX - 1),
-            Just(i64::MIN),
-            Just(i64::MIN + 1),
-            Just(1i64 << 50),
-            Just(-(1i64 << 50)),
-        ],
-    ]
-}
-
-fn seek_from() -> impl Strategy<Value = SeekFrom> {
-    prop_oneof![
-        2 => offset().prop_map(SeekFrom::Start),
-        2 => delta().prop_map(SeekFrom::Current),
-        2 => delta().prop_map(SeekFrom::End),
-        1 => (-16i64..16).prop_map(SeekFrom::End),
-    ]
-}
-
-fn set_len_size() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        6 => 0u64..70_000,
-        1 => (0u64..24, -8i64..8).prop_map(|(p, d)| (p * 4096).saturating_add_signed(d)),
-        1 => 0u64..(4 << 20),
-        1 => huge(),
-    ]
-}
-
-fn external() -> impl Strategy<Value = Ext> {
-    let near = prop_oneof![
-        4 => 0u64..70_000,
-        2 => (0u64..24, -8i64..8).prop_map(|(p, d)| (p * 4096).saturating_add_signed(d)),
-    ];
-    prop_oneof![
-        2 => (data(), near.clone()).prop_map(|(data, offset)| Ext::Write { data, offset }),
-        1 => data().prop_map(|data| Ext::Append { data }),
-        2 => near.prop_map(|size| Ext::SetLen { size }),
-    ]
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        6 => (handle(), size()).prop_map(|(h, len)| Op::Read { h, len }),
-        2 => (handle(), size()).prop_map(|(h, len)| Op::ReadExact { h, len }),
-        2 => (handle(), prop_oneof![Just(0usize), Just(5)])
-            .prop_map(|(h, prefix)| Op::ReadToEnd { h, prefix }),
-        2 => (handle(), any::<bool>()).prop_map(|(h, prefix)| Op::ReadToString { h, prefix }),
-        2 => (handle(), prop::collection::vec(size(), 0..4))
-            .prop_map(|(h, lens)| Op::ReadVectored { h, lens }),
-        6 => (handle(), data()).prop_map(|(h, data)| Op::Write { h, data }),
-        3 => (handle(), data()).prop_map(|(h, data)| Op::WriteAll { h, data }),
-        2 => (handle(), prop::collection::vec(data(), 0..4))
-            .prop_map(|(h, bufs)| Op::WriteVectored { h, bufs }),
-        5 => (handle(), seek_from()).prop_map(|(h, pos)| Op::Seek { h, pos }),
-        1 => handle().prop_map(|h| Op::StreamPosition { h }),
-        4 => (handle(), size(), offset()).prop_map(|(h, len, offset)| Op::ReadAt { h, len, offset }),
-        2 => (handle(), size(), offset())
-            .prop_map(|(h, len, offset)| Op::ReadExactAt { h, len, offset }),
-        4 => (handle(), data(), offset())
-            .prop_map(|(h, data, offset)| Op::WriteAt { h, data, offset }),
-        2 => (handle(), data(), offset())
-            .prop_map(|(h, data, offset)| Op::WriteAllAt { h, data, offset }),
-        2 => (handle(), set_len_size()).prop_map(|(h, size)| Op::SetLen { h, size }),
-        2 => handle().prop_map(|h| Op::Flush { h }),
-        1 => handle().prop_map(|h| Op::SyncData { h }),
-        1 => handle().prop_map(|h| Op::SyncAll { h }),
-        2 => handle().prop_map(|h| Op::Metadata { h }),
-        2 => handle().prop_map(|h| Op::Len { h }),
-        2 => prop_oneof![Just(H::Clone), Just(H::App), Just(H::Ro), Just(H::Wo)]
-            .prop_map(|h| Op::Drop { h }),
-        1 => any::<bool>().prop_map(|truncate| Op::Reopen { truncate }),
-        1 => handle().prop_map(|h| Op::IntoFile { h }),
-        2 => external().prop_map(|change| Op::External { change }),
-    ]
-}
-
 /// Per test case: how the `MmapFile` world opens its handles, and the
 /// file's initial content (the same in both worlds).
 #[derive(Clone, Copy, Debug)]
-struct Cfg {
-    exact_len: bool,
-    reserve: Option<u64>,
-    init: Data,
-}
-
-fn cfg() -> impl Strategy<Value = Cfg> {
-    (
-        prop::bool::weighted(0.3),
-        prop_oneof![
-            3 => Just(None),
-            1 => Just(Some(4096u64)),
-            1 => Just(Some(64u64 << 10)),
-            1 => Just(Some(1u64 << 20)),
-        ],
-        prop_oneof![
-            1 => Just(0usize),
-            4 => 0usize..20_000,
-            1 => (0u64..6, -8i64..8).prop_map(|(p, d)| (p * 4096).saturating_add_signed(d) as usize),
-        ],
-        any::<u32>(),
-        prop::bool::weighted(0.7),
-    )
-        .prop_map(|(exact_len, reserve, len, seed, text)| Cfg {
-            exact_len,
-            reserve,
-            init: Data { len, seed, text },
-        })
+pub struct Cfg {
+    pub exact_len: bool,
+    pub reserve: Option<u64>,
+    pub init: Data,
+    /// The `MmapFile` world's file is a memfd, `Main` starts as
+    /// `MmapFile::anonymous()` (mapped as `try_from` maps: without
+    /// `exact_len` or `reserve`) and writes the initial content itself; the
+    /// other handles open `/proc/self/fd/N`. The file system is then tmpfs,
+    /// which takes files up to `i64::MAX` bytes: no write may go past 16 TiB
+    /// (see `MAX_COMPARED`).
+    pub anonymous: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -656,6 +508,10 @@ struct World<T> {
     path: PathBuf,
     cfg: Cfg,
     slots: [Option<T>; 5],
+    /// For an anonymous file: a descriptor of the memfd that keeps it (and
+    /// `path`, `/proc/self/fd/N` of this descriptor) alive while `Main` is
+    /// dropped and reopened.
+    _memfd: Option<File>,
 }
 
 const FILL: u8 = 0xa5;
@@ -666,6 +522,7 @@ impl<T: Handle> World<T> {
             path,
             cfg,
             slots: [None, None, None, None, None],
+            _memfd: None,
         }
     }
 
@@ -736,6 +593,31 @@ impl<T: Handle> World<T> {
                 apply_to(f, op)
             }
         }
+    }
+}
+
+impl World<MmapFile> {
+    /// `Main` is `MmapFile::anonymous()`, which writes `init` and rewinds;
+    /// the memfd is reopened read-only through `/proc/self/fd/N` to keep it,
+    /// and the world's path is `/proc/self/fd/N` of that descriptor.
+    fn anonymous(cfg: Cfg, init: &[u8]) -> io::Result<Self> {
+        let mut main = MmapFile::anonymous()?;
+        let memfd = File::open(format!("/proc/self/fd/{}", main.as_raw_fd()))?;
+        let path = PathBuf::from(format!("/proc/self/fd/{}", memfd.as_raw_fd()));
+        let target = fs::read_link(&path)?;
+        if !target.to_string_lossy().starts_with("/memfd:") {
+            return Err(io::Error::other(format!(
+                "MmapFile::anonymous() is not a memfd: {}",
+                target.display()
+            )));
+        }
+        main.write_all(init)?;
+        main.flush()?;
+        main.rewind()?;
+        let mut world = World::new(path, cfg);
+        world.slots[H::Main.idx()] = Some(main);
+        world._memfd = Some(memfd);
+        Ok(world)
     }
 }
 
@@ -831,12 +713,12 @@ struct Run {
 }
 
 impl Run {
-    fn fail(&self, what: String) -> TestCaseError {
+    fn fail(&self, what: String) -> String {
         let mut msg = format!("{what}\n  cfg: {:?}\n  ops so far:\n", self.cfg);
         for (i, op) in self.log.iter().enumerate() {
             msg.push_str(&format!("    #{i}: {op}\n"));
         }
-        TestCaseError::fail(msg)
+        msg
     }
 
     fn disk(&self) -> (Vec<u8>, Vec<u8>) {
@@ -859,7 +741,7 @@ impl Run {
 
     /// The MmapFile world's size on disk may exceed the File world's by zeros
     /// (growth padding) unless `exact`.
-    fn check_disk_len(&self, at: &str, exact: bool) -> Result<(), TestCaseError> {
+    fn check_disk_len(&self, at: &str, exact: bool) -> Result<(), String> {
         let (f, m) = self.disk_lens();
         let slack = MIN_GROWTH.max(f / 2) + 4096;
         if m == f || (!exact && m > f && m - f <= slack) {
@@ -871,7 +753,7 @@ impl Run {
         )))
     }
 
-    fn check_disk_bytes(&self, at: &str, exact: bool) -> Result<(), TestCaseError> {
+    fn check_disk_bytes(&self, at: &str, exact: bool) -> Result<(), String> {
         self.check_disk_len(at, exact)?;
         let (f, m) = self.disk();
         let n = f.len().min(m.len());
@@ -888,7 +770,7 @@ impl Run {
     }
 
     /// After every operation: cursors, lengths, sizes on disk, bytes.
-    fn check_state(&self, at: &str, trimmed: bool) -> Result<(), TestCaseError> {
+    fn check_state(&self, at: &str, trimmed: bool) -> Result<(), String> {
         let (flen, _) = self.disk_lens();
         for h in HANDLES {
             let (Some(f), Some(m)) = (&self.file.slots[h.idx()], &self.mmap.slots[h.idx()]) else {
@@ -922,7 +804,7 @@ impl Run {
         }
     }
 
-    fn compare(&self, at: &str, op: &Op, f: &Outcome, m: &Outcome) -> Result<(), TestCaseError> {
+    fn compare(&self, at: &str, op: &Op, f: &Outcome, m: &Outcome) -> Result<(), String> {
         if f == m {
             return Ok(());
         }
@@ -948,7 +830,7 @@ impl Run {
         Err(self.fail(msg))
     }
 
-    fn open_both(&mut self, h: H, at: &str) -> Result<(), TestCaseError> {
+    fn open_both(&mut self, h: H, at: &str) -> Result<(), String> {
         let f = self.file.ensure(h);
         let m = self.mmap.ensure(h);
         match (f, m) {
@@ -970,7 +852,7 @@ impl Run {
         }
     }
 
-    fn step(&mut self, i: usize, op: &Op) -> Result<(), TestCaseError> {
+    fn step(&mut self, i: usize, op: &Op) -> Result<(), String> {
         let at = format!("op #{i}");
         self.log.push(format!("{op:?}"));
         if let Some(h) = op.handle() {
@@ -1024,7 +906,7 @@ impl Run {
         self.check_state(&at, trimmed)
     }
 
-    fn finish(&mut self) -> Result<(), TestCaseError> {
+    fn finish(&mut self) -> Result<(), String> {
         self.check_state("end", false)?;
         for h in [H::Clone, H::App, H::Ro, H::Wo, H::Main] {
             self.file.drop_handle(h);
@@ -1035,200 +917,75 @@ impl Run {
     }
 }
 
-fn run(cfg: Cfg, ops: &[Op]) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let fpath = dir.path().join("file");
-    let mpath = dir.path().join("mmap");
+/// A directory of its own under `std::env::temp_dir()` (`TMPDIR`), removed
+/// with what is in it on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> io::Result<Self> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        loop {
+            let dir = std::env::temp_dir().join(format!(
+                "mmapfile-model-{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::Relaxed)
+            ));
+            match fs::create_dir(&dir) {
+                // Left behind by an earlier process with the same id.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                r => return r.map(|()| Scratch(dir)),
+            }
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Plays `ops` on a `File` world and an `MmapFile` world set up as `cfg`
+/// says, comparing after every operation; `Err` describes the first
+/// difference, with the operations up to it.
+pub fn run(cfg: Cfg, ops: &[Op]) -> Result<(), String> {
+    let setup = |what: &str, e: io::Error| format!("setup: {what}: {e}");
+    let dir = Scratch::new().map_err(|e| setup("scratch directory", e))?;
+    let fpath = dir.0.join("file");
     let init = cfg.init.bytes();
-    fs::write(&fpath, &init).expect("write initial content");
-    fs::write(&mpath, &init).expect("write initial content");
+    fs::write(&fpath, &init).map_err(|e| setup("initial content", e))?;
+    let mmap = if cfg.anonymous {
+        World::anonymous(cfg, &init).map_err(|e| setup("anonymous MmapFile", e))?
+    } else {
+        let mpath = dir.0.join("mmap");
+        fs::write(&mpath, &init).map_err(|e| setup("initial content", e))?;
+        World::new(mpath, cfg)
+    };
     let mut run = Run {
         cfg,
         file: World::new(fpath, cfg),
-        mmap: World::new(mpath, cfg),
+        mmap,
         exact: [cfg.exact_len; 5],
         padded: false,
         stale_len: false,
         log: Vec::new(),
     };
-    run.open_both(H::Main, "start")?;
+    if cfg.anonymous {
+        // The `MmapFile` world's `Main` is open already, without `exact_len`.
+        run.exact[H::Main.idx()] = false;
+        let opened = run.file.ensure(H::Main).expect("Main not open yet");
+        run.compare(
+            "start (opening Main)",
+            &Op::StreamPosition { h: H::Main },
+            &opened,
+            &Outcome::unit(Ok(())),
+        )?;
+    } else {
+        run.open_both(H::Main, "start")?;
+    }
     run.check_state("start", false)?;
     for (i, op) in ops.iter().enumerate() {
         run.step(i, op)?;
     }
     run.finish()
-}
-
-/// `ProptestConfig::default()` (which takes `PROPTEST_CASES` from the
-/// environment), with failures saved next to this file, in
-/// `tests/model.proptest-regressions`.
-fn config() -> ProptestConfig {
-    ProptestConfig {
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
-            "proptest-regressions",
-        ))),
-        ..ProptestConfig::default()
-    }
-}
-
-proptest! {
-    #![proptest_config(config())]
-
-    #[test]
-    fn mmapfile_behaves_like_file(cfg in cfg(), ops in prop::collection::vec(op(), 1..60)) {
-        run(cfg, &ops)?;
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Fixed sequences: discrepancies the model found, kept as deterministic
-// regression tests (proptest's saved seeds go stale when the strategies
-// change).
-// ---------------------------------------------------------------------------
-
-fn check(ops: Vec<Op>) {
-    let cfg = Cfg {
-        exact_len: false,
-        reserve: None,
-        init: Data {
-            len: 5,
-            seed: 1,
-            text: true,
-        },
-    };
-    if let Err(e) = run(cfg, &ops) {
-        panic!("{e}");
-    }
-}
-
-fn bytes(len: usize) -> Data {
-    Data {
-        len,
-        seed: 7,
-        text: true,
-    }
-}
-
-/// `write(b"")` / `write_vectored` of nothing on an `O_APPEND` handle: the
-/// kernel returns 0 without moving the file offset to the end.
-#[test]
-fn empty_write_on_append_handle_keeps_cursor() {
-    check(vec![Op::Write {
-        h: H::App,
-        data: bytes(0),
-    }]);
-    check(vec![Op::WriteVectored {
-        h: H::App,
-        bufs: vec![],
-    }]);
-}
-
-/// `into_file` + `try_from` on one of two clones: `File` clones keep sharing
-/// the offset.
-#[test]
-fn into_file_round_trip_keeps_clones_cursor_shared() {
-    check(vec![
-        Op::IntoFile { h: H::Clone },
-        Op::Read { h: H::Main, len: 1 },
-    ]);
-    check(vec![
-        Op::Read {
-            h: H::Clone,
-            len: 1,
-        },
-        Op::IntoFile { h: H::Main },
-        Op::Read { h: H::Main, len: 1 },
-    ]);
-}
-
-/// `pread`/`pwrite` with an offset past `i64::MAX` fail with `EINVAL` before
-/// the kernel looks at the access mode (`EBADF`).
-#[test]
-fn negative_offset_is_einval_before_ebadf() {
-    check(vec![Op::ReadAt {
-        h: H::Wo,
-        len: 4,
-        offset: 1 << 63,
-    }]);
-    check(vec![Op::WriteAt {
-        h: H::Ro,
-        data: bytes(4),
-        offset: u64::MAX,
-    }]);
-}
-
-/// `pwrite` on an `O_APPEND` descriptor appends, but only after checking the
-/// offset: past `i64::MAX`, or overflowing it with the length, is `EINVAL`
-/// and nothing is written.
-#[test]
-fn append_write_at_checks_offset() {
-    for offset in [u64::MAX, 1 << 63, i64::MAX as u64 - 1] {
-        check(vec![Op::WriteAt {
-            h: H::App,
-            data: bytes(3),
-            offset,
-        }]);
-    }
-}
-
-/// A write that fails past the largest file must not turn growth padding
-/// into length (fixed in 6f8ee43).
-#[test]
-fn failed_far_write_keeps_length() {
-    check(vec![
-        Op::WriteAt {
-            h: H::Main,
-            data: bytes(1),
-            offset: 0,
-        },
-        Op::WriteAt {
-            h: H::Main,
-            data: bytes(1),
-            offset: 1 << 50,
-        },
-    ]);
-}
-
-/// Another process truncates the file within its last page: once the handle
-/// has noticed (`metadata`), reading past the new end gives 0 bytes, as
-/// `pread` does. (Before, the mapping shows zeros there without a fault:
-/// the documented limit, pinned down in tests/truncation.rs.)
-#[test]
-fn read_after_external_shrink_within_a_page() {
-    check(vec![
-        Op::WriteAt {
-            h: H::Main,
-            data: bytes(100),
-            offset: 0,
-        },
-        Op::External {
-            change: Ext::SetLen { size: 50 },
-        },
-        Op::ReadAt {
-            h: H::Main,
-            len: 10,
-            offset: 60,
-        },
-    ]);
-}
-
-/// Another process truncates the file within its last page: once noticed, a
-/// write past the new end extends the file again, as `pwrite` does.
-#[test]
-fn write_after_external_shrink_within_a_page() {
-    check(vec![
-        Op::WriteAt {
-            h: H::Main,
-            data: bytes(100),
-            offset: 0,
-        },
-        Op::External {
-            change: Ext::SetLen { size: 50 },
-        },
-        Op::WriteAt {
-            h: H::Main,
-            data: bytes(1),
-            offset: 80,
-        },
-    ]);
 }

@@ -1,0 +1,301 @@
+//! The model test (tests/model) driven by the fuzzer: its bytes decode into a
+//! `Cfg` and up to 60 operations, played by `world::run` on a `File` world and
+//! an `MmapFile` world (named or anonymous), which compares every result.
+//! The decoder follows the proptest strategies in tests/model/main.rs: small
+//! sizes and offsets mostly, some near page and growth boundaries, a few huge
+//! ones, only where every write fails so that files stay small.
+#![no_main]
+
+#[path = "../../tests/model/world.rs"]
+mod world;
+
+use std::io::SeekFrom;
+
+use arbitrary::{Arbitrary, Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use world::{Cfg, Data, Ext, H, Op};
+
+/// At most this many operations a case, as in the proptest test.
+const MAX_OPS: usize = 60;
+
+/// One of `weights.len()` choices, the `i`th with weight `weights[i]`.
+fn pick(u: &mut Unstructured, weights: &[u32]) -> Result<usize> {
+    let mut x = u.int_in_range(0..=weights.iter().sum::<u32>() - 1)?;
+    for (i, &w) in weights.iter().enumerate() {
+        if x < w {
+            return Ok(i);
+        }
+        x -= w;
+    }
+    unreachable!("x is below the sum of the weights")
+}
+
+fn handle(u: &mut Unstructured) -> Result<H> {
+    Ok([H::Main, H::Clone, H::App, H::Ro, H::Wo][pick(u, &[6, 2, 2, 2, 1])?])
+}
+
+fn size(u: &mut Unstructured) -> Result<usize> {
+    Ok(match pick(u, &[1, 4, 3, 2])? {
+        0 => 0,
+        1 => u.int_in_range(0..=63)?,
+        2 => u.int_in_range(0..=4199)?,
+        _ => u.int_in_range(0..=8999)?,
+    })
+}
+
+fn data_of_len(u: &mut Unstructured, len: usize) -> Result<Data> {
+    Ok(Data {
+        len,
+        seed: u.arbitrary()?,
+        text: u.ratio(7u8, 10)?,
+    })
+}
+
+fn data(u: &mut Unstructured) -> Result<Data> {
+    let len = size(u)?;
+    data_of_len(u, len)
+}
+
+/// `step` times a number below `steps`, give or take 8.
+fn near_multiple(u: &mut Unstructured, step: u64, steps: u64) -> Result<u64> {
+    let n = u.int_in_range(0..=steps - 1)?;
+    Ok((n * step).saturating_add_signed(u.int_in_range(-8..=7)?))
+}
+
+/// As `huge` in tests/model/main.rs: where every write fails. On ext4 (a
+/// named file) past 16 TiB, near and past `i64::MAX`, near `u64::MAX`; on a
+/// memfd (tmpfs, files up to `i64::MAX`) only past `i64::MAX`.
+fn huge(u: &mut Unstructured, anon: bool) -> Result<u64> {
+    let past_i64 = i64::MAX as u64 + 1;
+    if anon {
+        return Ok(match pick(u, &[1, 1])? {
+            0 => u.int_in_range(past_i64..=past_i64 + 15)?,
+            _ => u.int_in_range(u64::MAX - 16..=u64::MAX)?,
+        });
+    }
+    Ok(match pick(u, &[1, 1, 1, 1])? {
+        0 => 1 << 50,
+        1 => 1 << 62,
+        2 => u.int_in_range(past_i64 - 17..=past_i64 + 15)?,
+        _ => u.int_in_range(u64::MAX - 16..=u64::MAX)?,
+    })
+}
+
+fn offset(u: &mut Unstructured, anon: bool) -> Result<u64> {
+    match pick(u, &[8, 2, 1, 1, 1])? {
+        0 => u.int_in_range(0..=69_999),
+        1 => near_multiple(u, 4096, 24),
+        2 => near_multiple(u, 1 << 16, 6),
+        3 => u.int_in_range(0..=(4 << 20) - 1),
+        _ => huge(u, anon),
+    }
+}
+
+fn delta(u: &mut Unstructured, anon: bool) -> Result<i64> {
+    Ok(match pick(u, &[6, 2, 1, 1])? {
+        0 => u.int_in_range(-70_000..=69_999)?,
+        1 => u.int_in_range(-16..=15)?,
+        2 => u.int_in_range(-(4 << 20)..=(4 << 20) - 1)?,
+        // Forward only where `huge` goes far.
+        _ if anon => *u.choose(&[i64::MIN, i64::MIN + 1, -(1 << 50)])?,
+        _ => *u.choose(&[
+            i64::MAX,
+            i64::MAX - 1,
+            i64::MIN,
+            i64::MIN + 1,
+            1 << 50,
+            -(1 << 50),
+        ])?,
+    })
+}
+
+fn seek_from(u: &mut Unstructured, anon: bool) -> Result<SeekFrom> {
+    Ok(match pick(u, &[2, 2, 2, 1])? {
+        0 => SeekFrom::Start(offset(u, anon)?),
+        1 => SeekFrom::Current(delta(u, anon)?),
+        2 => SeekFrom::End(delta(u, anon)?),
+        _ => SeekFrom::End(u.int_in_range(-16..=15)?),
+    })
+}
+
+fn set_len_size(u: &mut Unstructured, anon: bool) -> Result<u64> {
+    match pick(u, &[6, 1, 1, 1])? {
+        0 => u.int_in_range(0..=69_999),
+        1 => near_multiple(u, 4096, 24),
+        2 => u.int_in_range(0..=(4 << 20) - 1),
+        _ => huge(u, anon),
+    }
+}
+
+fn external(u: &mut Unstructured) -> Result<Ext> {
+    let near = |u: &mut Unstructured| match pick(u, &[4, 2])? {
+        0 => u.int_in_range(0..=69_999),
+        _ => near_multiple(u, 4096, 24),
+    };
+    Ok(match pick(u, &[2, 1, 2])? {
+        0 => Ext::Write {
+            data: data(u)?,
+            offset: near(u)?,
+        },
+        1 => Ext::Append { data: data(u)? },
+        _ => Ext::SetLen { size: near(u)? },
+    })
+}
+
+/// Up to three of `item`, as `prop::collection::vec(item, 0..4)`.
+fn few<T>(
+    u: &mut Unstructured,
+    mut item: impl FnMut(&mut Unstructured) -> Result<T>,
+) -> Result<Vec<T>> {
+    (0..u.int_in_range(0..=3)?).map(|_| item(u)).collect()
+}
+
+/// An operation, with the weights of `op` in tests/model/main.rs; `anon`:
+/// for an anonymous world (see `huge`).
+fn op(u: &mut Unstructured, anon: bool) -> Result<Op> {
+    const WEIGHTS: [u32; 24] = [
+        6, // Read
+        2, // ReadExact
+        2, // ReadToEnd
+        2, // ReadToString
+        2, // ReadVectored
+        6, // Write
+        3, // WriteAll
+        2, // WriteVectored
+        5, // Seek
+        1, // StreamPosition
+        4, // ReadAt
+        2, // ReadExactAt
+        4, // WriteAt
+        2, // WriteAllAt
+        2, // SetLen
+        2, // Flush
+        1, // SyncData
+        1, // SyncAll
+        2, // Metadata
+        2, // Len
+        2, // Drop
+        1, // Reopen
+        1, // IntoFile
+        2, // External
+    ];
+    Ok(match pick(u, &WEIGHTS)? {
+        0 => Op::Read {
+            h: handle(u)?,
+            len: size(u)?,
+        },
+        1 => Op::ReadExact {
+            h: handle(u)?,
+            len: size(u)?,
+        },
+        2 => Op::ReadToEnd {
+            h: handle(u)?,
+            prefix: *u.choose(&[0, 5])?,
+        },
+        3 => Op::ReadToString {
+            h: handle(u)?,
+            prefix: u.arbitrary()?,
+        },
+        4 => Op::ReadVectored {
+            h: handle(u)?,
+            lens: few(u, size)?,
+        },
+        5 => Op::Write {
+            h: handle(u)?,
+            data: data(u)?,
+        },
+        6 => Op::WriteAll {
+            h: handle(u)?,
+            data: data(u)?,
+        },
+        7 => Op::WriteVectored {
+            h: handle(u)?,
+            bufs: few(u, data)?,
+        },
+        8 => Op::Seek {
+            h: handle(u)?,
+            pos: seek_from(u, anon)?,
+        },
+        9 => Op::StreamPosition { h: handle(u)? },
+        10 => Op::ReadAt {
+            h: handle(u)?,
+            len: size(u)?,
+            offset: offset(u, anon)?,
+        },
+        11 => Op::ReadExactAt {
+            h: handle(u)?,
+            len: size(u)?,
+            offset: offset(u, anon)?,
+        },
+        12 => Op::WriteAt {
+            h: handle(u)?,
+            data: data(u)?,
+            offset: offset(u, anon)?,
+        },
+        13 => Op::WriteAllAt {
+            h: handle(u)?,
+            data: data(u)?,
+            offset: offset(u, anon)?,
+        },
+        14 => Op::SetLen {
+            h: handle(u)?,
+            size: set_len_size(u, anon)?,
+        },
+        15 => Op::Flush { h: handle(u)? },
+        16 => Op::SyncData { h: handle(u)? },
+        17 => Op::SyncAll { h: handle(u)? },
+        18 => Op::Metadata { h: handle(u)? },
+        19 => Op::Len { h: handle(u)? },
+        20 => Op::Drop {
+            h: *u.choose(&[H::Clone, H::App, H::Ro, H::Wo])?,
+        },
+        21 => Op::Reopen {
+            truncate: u.arbitrary()?,
+        },
+        22 => Op::IntoFile { h: handle(u)? },
+        _ => Op::External {
+            change: external(u)?,
+        },
+    })
+}
+
+/// As `cfg` in tests/model/main.rs, and a memfd in one case of four.
+fn cfg(u: &mut Unstructured) -> Result<Cfg> {
+    let exact_len = u.ratio(3u8, 10)?;
+    let reserve = *u.choose(&[None, None, None, Some(4096), Some(64 << 10), Some(1 << 20)])?;
+    let len = match pick(u, &[1, 4, 1])? {
+        0 => 0,
+        1 => u.int_in_range(0..=19_999)?,
+        _ => near_multiple(u, 4096, 6)? as usize,
+    };
+    Ok(Cfg {
+        exact_len,
+        reserve,
+        init: data_of_len(u, len)?,
+        anonymous: u.ratio(1u8, 4)?,
+    })
+}
+
+/// A decoded input; its `Debug` is what `cargo fuzz fmt model` prints.
+#[derive(Debug)]
+struct Case {
+    cfg: Cfg,
+    ops: Vec<Op>,
+}
+
+impl<'a> Arbitrary<'a> for Case {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let cfg = cfg(u)?;
+        let mut ops = Vec::new();
+        while !u.is_empty() && ops.len() < MAX_OPS {
+            ops.push(op(u, cfg.anonymous)?);
+        }
+        Ok(Case { cfg, ops })
+    }
+}
+
+fuzz_target!(|case: Case| {
+    if let Err(e) = world::run(case.cfg, &case.ops) {
+        panic!("{e}");
+    }
+});
