@@ -345,21 +345,7 @@ impl Inode {
         let current = self.current();
         match offset.checked_add(n as u64) {
             Some(end) if n > 0 && end <= self.len() && current.covers(end, false) => {
-                // SAFETY: `offset + n <= cap`, so the source lies in the
-                // window, which stays mapped while `self` lives; `buf` is
-                // ours to write. Pages past the end of the file fault, and
-                // `copy` recovers.
-                let result = unsafe {
-                    copy::copy(
-                        buf.as_mut_ptr().cast(),
-                        current.base.as_ptr().add(offset as usize),
-                        n,
-                    )
-                };
-                match result {
-                    Ok(()) => Ok(n),
-                    Err(fault) => self.read_fault(src, buf, offset, fault),
-                }
+                self.copy_out(src, current, buf, offset)
             }
             _ => self.read_slow(src, buf, offset),
         }
@@ -405,11 +391,28 @@ impl Inode {
                 None => return sys::pread(src.fd, buf, offset),
             }
         }
-        // SAFETY: as in `read_at`: `offset + n <= cap`.
+        self.copy_out(src, current, buf, offset)
+    }
+
+    /// Copies `buf.len()` bytes at `offset` out of `window`, which covers
+    /// them, handing a fault to [`Self::read_fault`].
+    #[inline]
+    fn copy_out(
+        &self,
+        src: MapSource<'_>,
+        window: &Window,
+        buf: &mut [MaybeUninit<u8>],
+        offset: u64,
+    ) -> io::Result<usize> {
+        let n = buf.len();
+        // SAFETY: the callers checked `offset + n <= cap`, so the source
+        // lies in the window, which stays mapped while `self` lives; `buf`
+        // is ours to write. Pages past the end of the file fault, and `copy`
+        // recovers.
         let result = unsafe {
             copy::copy(
                 buf.as_mut_ptr().cast(),
-                current.base.as_ptr().add(offset as usize),
+                window.base.as_ptr().add(offset as usize),
                 n,
             )
         };
