@@ -16,6 +16,11 @@
 //!   resumes execution at a fixup that returns how many bytes were left, in the
 //!   style of the kernel's exception tables. Faults anywhere else are passed to
 //!   whatever handler was installed before ours.
+//! - **A probe for a shrink.** A file cut short by someone else leaves the
+//!   page holding its new end mapped, reading zeros past the end without a
+//!   fault. So [`copy_checked`] first reads one byte of a later page, which
+//!   faults if the file no longer reaches it: a single load that tells the
+//!   caller whether the length it knows still stands.
 //!
 //! On targets without this routine the crate never maps a file: every
 //! `MmapFile` uses plain system calls (see [`fault_recovery`]).
@@ -38,8 +43,27 @@ pub(crate) struct Fault {
 /// bytes copied may then mix old and new values.
 #[inline]
 pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
+    /// A byte that is always there, for copies that need no probe.
+    static ALWAYS_MAPPED: u8 = 0;
+    // SAFETY: forwarded from the caller; the probe is a valid static.
+    unsafe { copy_checked(dst, src, len, &ALWAYS_MAPPED) }
+}
+
+/// Like [`copy`], but first reads the byte at `probe`: if that faults,
+/// nothing is copied and the result is `Fault { copied: 0 }`.
+///
+/// # Safety
+/// As [`copy`], and `probe` is valid for reads of one byte apart from a
+/// page that raises SIGBUS.
+#[inline]
+pub(crate) unsafe fn copy_checked(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    probe: *const u8,
+) -> Result<(), Fault> {
     // SAFETY: forwarded from the caller.
-    let left = unsafe { imp::copy_bytes(dst, src, len) };
+    let left = unsafe { imp::copy_bytes(dst, src, len, probe) };
     if left == 0 {
         Ok(())
     } else {
@@ -68,8 +92,8 @@ mod imp {
     use std::ptr;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Copies `len` bytes from `src` to `dst`; returns the count left, 0
-    /// when done.
+    /// Reads the byte at `probe`, then copies `len` bytes from `src` to
+    /// `dst`; returns the count left, 0 when done.
     ///
     /// Short copies move 32 bytes at a time and finish with one step of
     /// loads and stores that overlap at the ends (as `memcpy` does); long
@@ -79,7 +103,8 @@ mod imp {
     /// copied as of the last completed step, and `rep movsb` keeps it exact.
     /// So when any load or store in here faults, the handler can resume at
     /// the fixup at offset 2, which returns `rcx`: a step that faulted half
-    /// way is reported as not copied, and the caller redoes it.
+    /// way is reported as not copied, and the caller redoes it. The probe is
+    /// read once `rcx` holds `len`, so a fault there reports nothing copied.
     ///
     /// The routine ends with `ud2; ud2`, a marker by which `install` finds
     /// its last byte; the tests check the layout.
@@ -91,6 +116,7 @@ mod imp {
         dst: *mut u8,
         src: *const u8,
         len: usize,
+        probe: *const u8,
     ) -> usize {
         core::arch::naked_asm!(
             "jmp 2f",
@@ -98,7 +124,9 @@ mod imp {
             "mov rax, rcx",
             "ret",
             "2:",
+            "mov r9, rcx",
             "mov rcx, rdx",
+            "movzx eax, byte ptr [r9]",
             "cmp rcx, 512",
             "jae 20f",
             "cmp rcx, 32",
@@ -314,7 +342,12 @@ mod imp {
     ///
     /// # Safety
     /// As [`super::copy`].
-    pub(super) unsafe fn copy_bytes(dst: *mut u8, src: *const u8, len: usize) -> usize {
+    pub(super) unsafe fn copy_bytes(
+        dst: *mut u8,
+        src: *const u8,
+        len: usize,
+        _probe: *const u8,
+    ) -> usize {
         for i in 0..len {
             // SAFETY: in bounds by the caller's contract.
             unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
@@ -378,6 +411,15 @@ mod tests {
                 "{before_end} {len}: {copied}"
             );
         }
+        // A probe past the end faults before anything is copied, though the
+        // source itself is readable.
+        // SAFETY: the source is the file's page; the probe is the next one.
+        let r =
+            unsafe { copy_checked(dst.as_mut_ptr(), map.as_ptr(), 100, map.as_ptr().add(page)) };
+        assert_eq!(r, Err(Fault { copied: 0 }));
+        // SAFETY: as above, with the probe inside the file.
+        let r = unsafe { copy_checked(dst.as_mut_ptr(), map.as_ptr(), 100, map.as_ptr().add(10)) };
+        assert_eq!(r, Ok(()));
         // SAFETY: our mapping, no longer used.
         unsafe { crate::sys::unmap(map, 4 * page) };
     }

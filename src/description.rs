@@ -8,7 +8,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::map::{At, Inode, MapSource, check_range};
+use crate::map::{At, Growth, Inode, MapSource, check_range};
 use crate::sys::{self, Access};
 
 /// The most buffers one vectored call takes, as std passes at most
@@ -20,8 +20,9 @@ const IOV_MAX: usize = 1024;
 pub(crate) struct Description {
     pub(crate) inode: Arc<Inode>,
     pub(crate) access: Access,
-    /// Never allocate past the logical length (see `OpenOptions::exact_len`).
-    exact_len: bool,
+    /// How writes past the end grow the file (see `OpenOptions::exact_len`
+    /// and `OpenOptions::preallocate`).
+    growth: Growth,
     /// The file offset. Held across each cursor-relative call so that
     /// concurrent calls through clones or `&MmapFile` each see and advance it
     /// whole, as the kernel's `f_pos` lock does.
@@ -71,7 +72,7 @@ impl Description {
     pub(crate) fn new(
         inode: Arc<Inode>,
         access: Access,
-        exact_len: bool,
+        growth: Growth,
         cursor: u64,
         maybe_shared: bool,
     ) -> Self {
@@ -79,7 +80,7 @@ impl Description {
         Description {
             inode,
             access,
-            exact_len,
+            growth,
             cursor: Mutex::new(cursor),
             in_kernel: AtomicBool::new(in_kernel),
         }
@@ -181,7 +182,7 @@ impl Description {
         bufs: &[IoSlice<'_>],
         at: At,
     ) -> io::Result<(usize, u64)> {
-        self.inode.write(self.source(fd), bufs, at, self.exact_len)
+        self.inode.write(self.source(fd), bufs, at, self.growth)
     }
 
     pub(crate) fn read_vectored(

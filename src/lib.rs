@@ -30,12 +30,22 @@
 //! The file is mapped `MAP_SHARED` from offset 0 for far more bytes than it
 //! holds (1 GiB of address space by default, see
 //! [`OpenOptions::reserve`]). A write past the end extends the file (in
-//! steps, so most appends make no system call) and copies into the mapping; the mapping's address does not move, so positional
-//! reads on other threads take no lock. Only when the file outgrows the
+//! steps whose disk blocks are reserved with `fallocate`, so most appends
+//! make no system call and a full disk is an error from `write`, see
+//! [`OpenOptions::preallocate`]) and copies into the mapping; the mapping's
+//! address does not move, so positional reads on other threads take no lock. Only when the file outgrows the
 //! reservation is a larger mapping made; the old one stays mapped until the
 //! last handle closes, so no reader is ever left holding unmapped memory.
 //! All handles of one file in a process share one mapping and agree on its
 //! length.
+//!
+//! Another process (or a `File`) may shrink the file at any time. Pages past
+//! the new end then fault, and the crate recovers; but the page holding the
+//! new end stays mapped and would read zeros past it. So an access below the
+//! file's last page first reads one byte of a later page (a single load,
+//! which faults if the file no longer reaches it), and an access reaching
+//! into the last page asks the kernel for the size (`fstat`). Every call
+//! sees a shrink that happened before it, and answers as `File` does.
 //!
 //! Files that cannot be mapped — directories, FIFOs, sockets, devices,
 //! `/proc` and `/sys` files, or any file on a platform where the crate cannot
@@ -51,12 +61,11 @@
 //!   or drops the handle, which cut the file back to its length. Use
 //!   [`OpenOptions::exact_len`] where another process must see the exact
 //!   length at every moment, or if the writer may be killed.
-//! - **A shrink by someone else** (another process, or a `File`) is noticed
-//!   when an access reaches past the page holding the new end (the access
-//!   faults, and is then answered as `File` would), or at the next seek from
-//!   the end, read at the end, or `metadata`. Until then, reads inside that
-//!   page past the new end return zeros (never stale bytes), and writes
-//!   there do not reach the file. Nothing crashes either way.
+//! - **[`MmapFile::len`]** (which `File` lacks) makes no system call: after
+//!   another process changes the size, it reports the old length until a
+//!   call of this handle meets the change (any access near or past the new
+//!   end, a seek from the end, `metadata`). Every `File` method answers from
+//!   the size the file has.
 //! - **Reading a hole on tmpfs** through the mapping allocates its pages, as
 //!   a write would; `File`'s read does not.
 //! - **`metadata()` of a read-only handle** reports the size on disk, which
@@ -246,7 +255,7 @@ impl MmapFile {
             Ok(inode) => Backend::Mapped(Arc::new(Description::new(
                 inode,
                 access,
-                map.exact_len,
+                map.growth(),
                 cursor,
                 !opened,
             ))),

@@ -7,8 +7,9 @@
 //!
 //! # Windows
 //! A window maps the file `MAP_SHARED` from offset 0 for far more bytes than
-//! the file has. Growing the file inside the window is a `fallocate` only: no
-//! remap, no TLB shootdown, and the address does not move. When the file
+//! the file has. Growing the file inside the window is a `fallocate` (or an
+//! `ftruncate`) only: no remap, no TLB shootdown, and the address does not
+//! move. When the file
 //! outgrows the window, a larger one is mapped and becomes current; the old one
 //! stays mapped until the `Inode` is dropped, so a reader that loaded it still
 //! reads valid memory and readers never take a lock. Windows at least double,
@@ -19,6 +20,16 @@
 //! file's size on disk, which runs ahead of `len` while appending, so that
 //! most appends need no system call. Bytes in `len..physical` are always
 //! zero. [`Inode::trim`] cuts the file back to `len`.
+//!
+//! # A shrink by someone else
+//! When another process (or a `File`) cuts the file short, pages past the new
+//! end fault, and the copy routine recovers. The page holding the new end
+//! does not fault: past the end it reads zeros, and writes there are lost.
+//! So an access ending at or before `fast_end` (below the file's last page)
+//! first probes one byte of a later page of the file, which faults if the
+//! file no longer reaches it, and an access reaching into the last page asks
+//! the kernel for the size (`fstat`). Either way a shrink is seen before
+//! the access returns, and the answer is `File`'s.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice};
@@ -117,6 +128,12 @@ pub(crate) struct Inode {
     len: AtomicU64,
     /// Size of the file on disk; changed only under `writer`.
     physical: AtomicU64,
+    /// Reads ending at or before this may skip asking the kernel for the
+    /// size, if a probe of the page at `fast_end` rounded up to a page does
+    /// not fault (see "A shrink by someone else" above): the smaller of
+    /// `len` and the start of the file's last page. For a private mapping,
+    /// just `len`. Set by [`Inode::publish`] whenever a length changes.
+    fast_end: AtomicU64,
     /// Address space to reserve when mapping a new window.
     reserve: u64,
     /// Set once a description of this file keeps its cursor in the kernel
@@ -148,9 +165,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// `n` rounded up to a whole page (saturating near `u64::MAX`).
+#[inline]
 fn page_ceil(n: u64) -> u64 {
-    let page = sys::page_size() as u64;
-    n.div_ceil(page).saturating_mul(page)
+    let mask = sys::page_size() as u64 - 1;
+    n.saturating_add(mask) & !mask
+}
+
+/// Where the last page of a file of `size` bytes starts (0 if empty).
+fn last_page_start(size: u64) -> u64 {
+    let mask = sys::page_size() as u64 - 1;
+    size.saturating_sub(1) & !mask
 }
 
 /// How a handle gives the inode a descriptor to map from.
@@ -180,6 +205,18 @@ impl MapSource<'_> {
             sys::map_shared(rw.as_fd(), len, self.writable)
         }
     }
+}
+
+/// How appends grow the file on disk (see `OpenOptions::preallocate` and
+/// `OpenOptions::exact_len`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Growth {
+    /// In steps ahead of the writes, with blocks reserved (`fallocate`).
+    Reserved,
+    /// In steps ahead of the writes, as a hole (`ftruncate`).
+    Sparse,
+    /// Never past the logical length: a write past the end is a `pwrite`.
+    Exact,
 }
 
 /// Where a write lands.
@@ -234,6 +271,7 @@ impl Inode {
             window: AtomicPtr::new(&*window as *const Window as *mut Window),
             len: AtomicU64::new(size),
             physical: AtomicU64::new(size),
+            fast_end: AtomicU64::new(0),
             reserve,
             read_only: Default::default(),
             offsets_shared: Default::default(),
@@ -244,6 +282,7 @@ impl Inode {
                 views: Vec::new(),
             }),
         });
+        inode.publish();
         if !src.private {
             registry.insert(key, Arc::downgrade(&inode));
         }
@@ -254,6 +293,26 @@ impl Inode {
     #[inline]
     pub(crate) fn len(&self) -> u64 {
         self.len.load(Ordering::Acquire)
+    }
+
+    /// Under the writer lock (or before the inode is shared): derives
+    /// `fast_end` from the lengths, after either changed.
+    fn publish(&self) {
+        let len = self.len.load(Ordering::Relaxed);
+        let fast_end = if self.private {
+            len
+        } else {
+            len.min(last_page_start(self.physical.load(Ordering::Relaxed)))
+        };
+        self.fast_end.store(fast_end, Ordering::Release);
+    }
+
+    /// Under the writer lock: sets both lengths to `size`, the file's size
+    /// on disk.
+    fn set_lengths(&self, size: u64) {
+        self.physical.store(size, Ordering::Release);
+        self.len.store(size, Ordering::Release);
+        self.publish();
     }
 
     #[inline]
@@ -284,8 +343,7 @@ impl Inode {
         let size = sys::file_size(fd)?;
         let changed = size != self.physical.load(Ordering::Relaxed);
         if changed {
-            self.physical.store(size, Ordering::Release);
-            self.len.store(size, Ordering::Release);
+            self.set_lengths(size);
         }
         Ok(changed)
     }
@@ -332,8 +390,9 @@ impl Inode {
 
     /// Reads into `buf` at `offset`, like `pread`.
     ///
-    /// The common case (inside the length and the current window, no
-    /// fault) is inlined into the caller; all else is [`Self::read_slow`].
+    /// The common case (ending at or before `fast_end`, the probe inside
+    /// the current window, no fault) is inlined into the caller; all else
+    /// is [`Self::read_slow`].
     #[inline]
     pub(crate) fn read_at(
         &self,
@@ -342,18 +401,25 @@ impl Inode {
         offset: u64,
     ) -> io::Result<usize> {
         let n = buf.len();
+        let fast_end = self.fast_end.load(Ordering::Acquire);
         let current = self.current();
-        match offset.checked_add(n as u64) {
-            Some(end) if n > 0 && end <= self.len() && current.covers(end, false) => {
-                self.copy_out(src, current, buf, offset)
+        if let Some(end) = offset.checked_add(n as u64)
+            && n > 0
+            && end <= fast_end
+        {
+            // A page of the file past `end` (see `Inode::fast_end`).
+            let probe = page_ceil(fast_end);
+            if probe < current.cap as u64 {
+                return self.copy_out(src, current, buf, offset, probe);
             }
-            _ => self.read_slow(src, buf, offset),
         }
+        self.read_slow(src, buf, offset)
     }
 
     /// `read_at` where the fast path does not apply: an empty or
-    /// out-of-range request, a read reaching the end (where the file may
-    /// have grown behind our back), or past the current window.
+    /// out-of-range request, a read reaching into the file's last page
+    /// (where only the kernel knows the end: the file may have grown, or
+    /// shrunk inside that page, behind our back), or past the current window.
     #[cold]
     #[inline(never)]
     fn read_slow(
@@ -366,10 +432,7 @@ impl Inode {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut len = self.len();
-        if offset + buf.len() as u64 > len {
-            len = self.refresh(src.fd)?;
-        }
+        let len = self.refresh(src.fd)?;
         if offset >= len {
             return Ok(0);
         }
@@ -377,25 +440,33 @@ impl Inode {
         let buf = &mut buf[..n];
         let end = offset + n as u64;
         let mut current = self.current();
-        if !current.covers(end, false) {
+        // Cover the page the fast path probes too, so that later reads take it.
+        let probed = if self.private {
+            end
+        } else {
+            end.max(page_ceil(self.fast_end.load(Ordering::Acquire)) + 1)
+        };
+        if !current.covers(probed, false) {
             let mut w = lock(&self.writer);
-            match self.window_for(
-                &mut w,
-                MapSource {
-                    writable: false,
-                    ..src
-                },
-                end,
-            ) {
+            let src = MapSource {
+                writable: false,
+                ..src
+            };
+            match self
+                .window_for(&mut w, src, probed)
+                .or_else(|| self.window_for(&mut w, src, end))
+            {
                 Some(window) => current = window,
                 None => return sys::pread(src.fd, buf, offset),
             }
         }
-        self.copy_out(src, current, buf, offset)
+        // The size was just asked: the read's own first byte is the probe.
+        self.copy_out(src, current, buf, offset, offset)
     }
 
     /// Copies `buf.len()` bytes at `offset` out of `window`, which covers
-    /// them, handing a fault to [`Self::read_fault`].
+    /// them and `probe` (see [`copy::copy_checked`]), handing a fault to
+    /// [`Self::read_fault`].
     #[inline]
     fn copy_out(
         &self,
@@ -403,37 +474,47 @@ impl Inode {
         window: &Window,
         buf: &mut [MaybeUninit<u8>],
         offset: u64,
+        probe: u64,
     ) -> io::Result<usize> {
         let n = buf.len();
-        // SAFETY: the callers checked `offset + n <= cap`, so the source
-        // lies in the window, which stays mapped while `self` lives; `buf`
-        // is ours to write. Pages past the end of the file fault, and `copy`
-        // recovers.
+        let base = window.base.as_ptr();
+        // SAFETY: the callers checked `offset + n <= cap` and `probe < cap`,
+        // so the source and the probe lie in the window, which stays mapped
+        // while `self` lives; `buf` is ours to write. Pages past the end of
+        // the file fault, and `copy_checked` recovers.
         let result = unsafe {
-            copy::copy(
+            copy::copy_checked(
                 buf.as_mut_ptr().cast(),
-                window.base.as_ptr().add(offset as usize),
+                base.add(offset as usize),
                 n,
+                base.add(probe as usize),
             )
         };
         match result {
             Ok(()) => Ok(n),
-            Err(fault) => self.read_fault(src, buf, offset, fault),
+            Err(fault) => self.read_fault(src, window, buf, (offset, probe), fault),
         }
     }
 
-    /// A read that faulted: the file shrank under us, or a page could not
-    /// be read. The kernel says what `pread` gives for the rest.
+    /// A read that faulted: the file shrank under us (the probe or the
+    /// bytes themselves are past its end now), or a page could not be read.
+    /// The kernel says what `pread` gives for the rest.
     #[cold]
     #[inline(never)]
     fn read_fault(
         &self,
         src: MapSource<'_>,
+        window: &Window,
         buf: &mut [MaybeUninit<u8>],
-        offset: u64,
+        (offset, probe): (u64, u64),
         Fault { copied }: Fault,
     ) -> io::Result<usize> {
         if self.private {
+            // Only the bytes asked for count here: they may be this
+            // handle's own, though the probed page of the file is gone.
+            if probe != offset {
+                return self.copy_out(src, window, buf, offset, offset);
+            }
             return Err(private_fault());
         }
         // The tail of the file's last page reads as zeros without a fault:
@@ -455,7 +536,7 @@ impl Inode {
         src: MapSource<'_>,
         bufs: &[IoSlice<'_>],
         at: At,
-        exact: bool,
+        growth: Growth,
     ) -> io::Result<(usize, u64)> {
         let mut w = lock(&self.writer);
         let total = bufs.iter().fold(0usize, |n, b| n.saturating_add(b.len()));
@@ -487,34 +568,47 @@ impl Inode {
             w.writes_since_sync += 1;
             return self.write_by_syscall(src.fd, bufs, at, offset, None);
         }
+        let exact = growth == Growth::Exact;
         let before = self.physical.load(Ordering::Relaxed);
-        if end > before || (exact && end > self.len()) {
-            // About to make a system call anyway: first catch up with any
-            // change of size made behind our back, so that an append lands
-            // at the real end and growth starts from the real size.
+        // Below the file's last page, a probe of that page shows that the
+        // file still reaches past the write (see "A shrink by someone else").
+        let tail = last_page_start(before);
+        let probe_tail = end <= tail && tail < self.current().cap as u64;
+        if !probe_tail || (exact && end > self.len()) {
+            // The write reaches into the last page, or past the end: first
+            // catch up with any change of size made behind our back, so
+            // that an append lands at the real end, growth starts from the
+            // real size, and nothing goes into a page past a new end.
             if self.adopt_disk_size(src.fd)? && matches!(at, At::End) {
                 offset = self.len();
                 end = check_range(offset, total)?;
             }
             // With `exact`, a write past the end is one `pwrite`: the size
-            // and the bytes change together, as with `File`.
-            if (exact && end > self.len())
-                || (end > self.physical.load(Ordering::Relaxed) && self.grow(src.fd, end).is_err())
-            {
+            // and the bytes change together, as with `File`. Else a write
+            // past the end grows the file to leave it below the last page,
+            // so that the writes that follow can probe.
+            let tail = last_page_start(self.physical.load(Ordering::Relaxed));
+            let extends = end > self.len();
+            if extends && (exact || (end > tail && self.grow(src.fd, end, growth).is_err())) {
                 return self.write_by_syscall(src.fd, bufs, at, offset, Some(0));
             }
         }
-        let Some(window) = self.window_for(&mut w, src, end) else {
+        // The window covers the whole file where it can, so that later
+        // writes can probe its last page.
+        let physical = self.physical.load(Ordering::Relaxed);
+        let Some(window) = self
+            .window_for(&mut w, src, end.max(physical))
+            .or_else(|| self.window_for(&mut w, src, end))
+        else {
             return self.write_by_syscall(src.fd, bufs, at, offset, Some(0));
         };
-        if self.physical.load(Ordering::Relaxed) > before {
-            populate_step(
-                window,
-                before.max(offset),
-                self.physical.load(Ordering::Relaxed),
-            );
+        if physical > before {
+            populate_step(window, before.max(offset), physical);
         }
-        if let Err(Fault { copied }) = copy_into(window, offset, bufs) {
+        // Without a probe of the tail, the size was just asked: the write's
+        // own first byte is the probe.
+        let probe = if probe_tail { tail } else { offset };
+        if let Err(Fault { copied }) = copy_into(window, offset, bufs, probe) {
             return self.write_by_syscall(src.fd, bufs, at, offset, Some(copied));
         }
         self.extend_len(end);
@@ -534,7 +628,7 @@ impl Inode {
         let window = self
             .window_for(w, src, end)
             .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
-        copy_into(window, offset, bufs).map_err(|_| private_fault())?;
+        copy_into(window, offset, bufs, offset).map_err(|_| private_fault())?;
         self.extend_len(end);
         Ok(((end - offset) as usize, end))
     }
@@ -543,6 +637,7 @@ impl Inode {
     fn extend_physical(&self, end: u64) {
         if end > self.physical.load(Ordering::Relaxed) {
             self.physical.store(end, Ordering::Release);
+            self.publish();
         }
     }
 
@@ -551,6 +646,7 @@ impl Inode {
     fn extend_len(&self, end: u64) {
         if end > self.len.load(Ordering::Relaxed) {
             self.len.store(end, Ordering::Release);
+            self.publish();
         }
     }
 
@@ -590,8 +686,7 @@ impl Inode {
         // The file is now as the kernel left it; so are both lengths.
         let size = sys::file_size(fd);
         if let Ok(size) = size {
-            self.physical.store(size, Ordering::Release);
-            self.len.store(size, Ordering::Release);
+            self.set_lengths(size);
         }
         let written = match result {
             Ok(n) => n,
@@ -610,13 +705,18 @@ impl Inode {
         Ok((written, after))
     }
 
-    /// Under the writer lock: extends the file so that `..end` lies within
-    /// it, a growth step ahead for the appends that follow. The step is a
-    /// hole (`ftruncate`), not allocated blocks: cutting preallocated blocks
-    /// back on `flush` costs milliseconds on a file system that discards
-    /// freed blocks, and a write into a page the disk cannot back faults in
-    /// the copy routine and is redone by `pwrite`, which reports `ENOSPC`.
-    fn grow(&self, fd: BorrowedFd<'_>, end: u64) -> io::Result<()> {
+    /// Under the writer lock: extends the file so that `..end` lies below
+    /// its last page, a growth step ahead for the appends that follow.
+    ///
+    /// With [`Growth::Reserved`] the step's blocks are allocated
+    /// (`fallocate`), so that a full disk or quota is an error here, before
+    /// any byte is copied, and the caller's `pwrite` reports it as `File`
+    /// would; where the file system cannot allocate ahead, or with
+    /// [`Growth::Sparse`], the step is a hole (`ftruncate`), and a write into
+    /// a page the disk cannot back faults in the copy routine and is redone
+    /// by `pwrite` instead. The error for a step too large is retried with
+    /// just `end`.
+    fn grow(&self, fd: BorrowedFd<'_>, end: u64, growth: Growth) -> io::Result<()> {
         let physical = self.physical.load(Ordering::Relaxed);
         let limit = sys::file_size_limit();
         if end > limit {
@@ -624,13 +724,34 @@ impl Inode {
             return Err(sys::invalid());
         }
         let step = (physical / 2).clamp(MIN_GROWTH, MAX_GROWTH);
-        let ahead = page_ceil(end.max(physical.saturating_add(step)))
+        let page = sys::page_size() as u64;
+        let ahead = page_ceil(end.saturating_add(page).max(physical.saturating_add(step)))
             .min(limit)
             .min(MAX_OFFSET);
-        // Past the largest file the file system allows, try the exact size.
-        let result = sys::truncate(fd, ahead).or_else(|_| sys::truncate(fd, end));
-        if result.is_ok() {
-            self.physical.store(sys::file_size(fd)?, Ordering::Release);
+        let extend = |size: u64| match growth {
+            Growth::Reserved => {
+                sys::allocate(fd, physical, size - physical).or_else(|e| match e.raw_os_error() {
+                    Some(code) if code == rustix::io::Errno::OPNOTSUPP.raw_os_error() => {
+                        sys::truncate(fd, size)
+                    }
+                    _ => Err(e),
+                })
+            }
+            Growth::Sparse | Growth::Exact => sys::truncate(fd, size),
+        };
+        let result = match extend(ahead) {
+            Err(_) if end > physical => extend(end),
+            // The write fits as it is; only the ones after it need growth.
+            Err(_) => Ok(()),
+            grown => grown,
+        };
+        let size = sys::file_size(fd)?;
+        if result.is_err() && size != physical {
+            // A failed `fallocate` may leave part of its step behind.
+            sys::truncate(fd, physical)?;
+        } else if size != physical {
+            self.physical.store(size, Ordering::Release);
+            self.publish();
         }
         result
     }
@@ -645,6 +766,7 @@ impl Inode {
             }
             sys::truncate(fd, len)?;
             self.physical.store(len, Ordering::Release);
+            self.publish();
         }
         Ok(())
     }
@@ -670,8 +792,7 @@ impl Inode {
             return self.set_private_len(w, file, size);
         }
         file.set_len(size)?;
-        self.physical.store(size, Ordering::Release);
-        self.len.store(size, Ordering::Release);
+        self.set_lengths(size);
         Ok(())
     }
 }
@@ -751,6 +872,7 @@ impl Inode {
                 .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
         }
         self.len.store(size, Ordering::Release);
+        self.publish();
         Ok(())
     }
 
@@ -902,19 +1024,27 @@ fn populate_step(window: &Window, from: u64, to: u64) {
     }
 }
 
-/// Copies `bufs` into `window` from `offset` on.
+/// Copies `bufs` into `window` from `offset` on, probing the byte at
+/// `probe` first (see [`copy::copy_checked`]).
 #[inline]
-fn copy_into(window: &Window, offset: u64, bufs: &[IoSlice<'_>]) -> Result<(), Fault> {
+fn copy_into(window: &Window, offset: u64, bufs: &[IoSlice<'_>], probe: u64) -> Result<(), Fault> {
+    let base = window.base.as_ptr();
     let mut at = offset as usize;
     for buf in bufs {
-        // SAFETY: the caller checked `offset + total <= cap` and that the
-        // window is writable; `buf` is the caller's and is not in a window.
-        // Faults are recovered.
-        unsafe { copy::copy(window.base.as_ptr().add(at), buf.as_ptr(), buf.len()) }.map_err(
-            |Fault { copied }| Fault {
-                copied: at + copied - offset as usize,
-            },
-        )?;
+        // SAFETY: the caller checked `offset + total <= cap`, `probe < cap`
+        // and that the window is writable; `buf` is the caller's and is not
+        // in a window. Faults are recovered.
+        unsafe {
+            copy::copy_checked(
+                base.add(at),
+                buf.as_ptr(),
+                buf.len(),
+                base.add(probe as usize),
+            )
+        }
+        .map_err(|Fault { copied }| Fault {
+            copied: at + copied - offset as usize,
+        })?;
         at += buf.len();
     }
     Ok(())

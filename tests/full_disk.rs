@@ -142,7 +142,7 @@ fn check_contents(path: &Path, acked: u64, who: &str) {
     }
 }
 
-fn append_until_full(chunk: usize, append: bool) {
+fn append_until_full(chunk: usize, append: bool, preallocate: bool) {
     let Some(fs) = Tmpfs::mount("1m") else {
         return;
     };
@@ -155,6 +155,7 @@ fn append_until_full(chunk: usize, append: bool) {
         .write(true)
         .append(append)
         .create(true)
+        .preallocate(preallocate)
         .open(&mm_path)
         .unwrap();
     assert!(mm.is_mapped());
@@ -182,7 +183,8 @@ fn append_until_full(chunk: usize, append: bool) {
     check_contents(&fs_path, fs_acked, "File");
 
     println!(
-        "{chunk}-byte writes (append={append}) on a tmpfs of {capacity} bytes: \
+        "{chunk}-byte writes (append={append}, preallocate={preallocate}) \
+         on a tmpfs of {capacity} bytes: \
          MmapFile acknowledged {mm_acked} then {}; File acknowledged {fs_acked} then {}",
         kind(&mm_err),
         kind(&fs_err)
@@ -199,22 +201,83 @@ fn append_until_full(chunk: usize, append: bool) {
 
 #[test]
 fn append_4k_until_full() {
-    append_until_full(4096, false);
+    append_until_full(4096, false, true);
 }
 
 #[test]
 fn append_100_bytes_until_full() {
-    append_until_full(100, false);
+    append_until_full(100, false, true);
 }
 
 #[test]
 fn append_mode_4k_until_full() {
-    append_until_full(4096, true);
+    append_until_full(4096, true, true);
 }
 
 #[test]
 fn append_mode_100_bytes_until_full() {
-    append_until_full(100, true);
+    append_until_full(100, true, true);
+}
+
+/// Sparse growth: the disk fills up on the first write to a page, which
+/// faults in the copy routine; the write is redone by `pwrite`.
+#[test]
+fn sparse_growth_4k_until_full() {
+    append_until_full(4096, false, false);
+}
+
+#[test]
+fn sparse_growth_100_bytes_until_full() {
+    append_until_full(100, false, false);
+}
+
+/// By default a growth step's blocks are allocated when it is taken (so the
+/// disk cannot run out under a page already handed to a write); with
+/// `preallocate(false)` the step is a hole, but for the first MiB, which is
+/// faulted in ahead of the writes. Seen in `st_blocks` of the file while it
+/// is padded, on tmpfs and on the temporary directory's file system.
+#[test]
+fn growth_steps_reserve_their_blocks() {
+    use std::os::unix::fs::MetadataExt;
+    let fs = Tmpfs::mount("64m");
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = [fs.as_ref().map(|fs| fs.dir.path()), Some(tmp.path())];
+    for dir in dirs.into_iter().flatten() {
+        for preallocate in [true, false] {
+            let path = dir.join(format!("grown-{preallocate}"));
+            let mut mm = MmapFile::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .preallocate(preallocate)
+                .open(&path)
+                .unwrap();
+            // Append until a step of 2 MiB or more has just been taken.
+            let mut written = 0;
+            let meta = loop {
+                mm.write_all(&pattern(written, 4096)).unwrap();
+                written += 4096;
+                let meta = fs::metadata(&path).unwrap();
+                if meta.len() >= written + (2 << 20) || written > 32 << 20 {
+                    break meta;
+                }
+            };
+            let allocated = meta.blocks() * 512;
+            println!(
+                "{}: preallocate={preallocate}: size on disk {}, allocated {allocated}",
+                dir.display(),
+                meta.len()
+            );
+            assert!(meta.len() >= written + (2 << 20), "a growth step is taken");
+            if preallocate {
+                assert!(allocated >= meta.len(), "the whole step is allocated");
+            } else {
+                assert!(allocated < meta.len(), "the step is a hole");
+            }
+            drop(mm);
+            check_contents(&path, written, "MmapFile");
+        }
+    }
 }
 
 /// `set_len` far beyond what the file system holds, then reads of the hole.

@@ -126,11 +126,12 @@ const READ_PROBES: &[Probe] = &[
         vec![read_at(h, 8192, 99_000)]
     }),
     // An access that stays inside the page holding the new end cannot
-    // fault, so the shrink is not seen until a documented point (here a seek
-    // from the end); from then on, `File`'s answers. Before it, see
-    // `partial_page_before_the_shrink_is_noticed`.
+    // fault; the probe of a later page sees the shrink all the same.
     ("read_at in the new end's page, past the end", |h| {
-        vec![seek(h, SeekFrom::End(0)), read_at(h, 100, 100_500)]
+        vec![read_at(h, 100, 100_500)]
+    }),
+    ("read_at in the new end's page, across the end", |h| {
+        vec![read_at(h, 100, CUT - 50)]
     }),
     ("read_at ending exactly at the old end", |h| {
         vec![read_at(h, 4096, SIZE - 4096)]
@@ -148,18 +149,13 @@ const READ_PROBES: &[Probe] = &[
         ]
     }),
     ("read in the new end's page, past the end", |h| {
-        vec![
-            seek(h, SeekFrom::End(0)),
-            seek(h, SeekFrom::Start(100_200)),
-            read(h, 100),
-            position(h),
-        ]
+        vec![seek(h, SeekFrom::Start(100_200)), read(h, 100), position(h)]
     }),
     ("read_exact_at across the new end", |h| {
         vec![read_exact_at(h, 4096, 99_000)]
     }),
     ("read_exact_at in the new end's page", |h| {
-        vec![seek(h, SeekFrom::End(0)), read_exact_at(h, 100, 100_100)]
+        vec![read_exact_at(h, 100, 100_100)]
     }),
     ("read_exact across the new end", |h| {
         vec![seek(h, SeekFrom::Start(99_000)), read_exact(h, 4096)]
@@ -188,7 +184,6 @@ const WRITE_PROBES: &[Probe] = &[
     }),
     ("write_at in the new end's page, past the end", |h| {
         vec![
-            seek(h, SeekFrom::End(0)),
             write_at(h, 100, 100_500),
             read_at(h, 1000, 99_900),
             seek(h, SeekFrom::End(0)),
@@ -647,34 +642,57 @@ fn sent_sigbus_behaves_as_without_the_crate() {
     );
 }
 
-/// The documented limit: after another handle shrinks the file, an access
-/// that stays inside the page holding the new end does not fault, so until
-/// this handle notices the shrink (a seek from the end, `metadata`, a read
-/// at its end, or any access past that page) reads there return zeros,
-/// never stale bytes, and nothing crashes. Noticing restores `File`'s
-/// answers.
+/// A shrink that leaves every byte asked for inside one page, where no
+/// access faults, is seen all the same: below the file's last page by the
+/// probe of a later page, inside it by asking the kernel. Each case cuts a
+/// file of `size` bytes to `cut` with another handle, then reads and writes
+/// around the new end through a `File` and an `MmapFile` (opened before the
+/// cut, both read whole) and compares every answer and the files after.
 #[test]
-fn partial_page_before_the_shrink_is_noticed() {
+fn a_shrink_inside_one_page_is_seen() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("f");
-    fs::write(&path, pattern(0, SIZE as usize)).unwrap();
-    let mm = MmapFile::options()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
-    truncate_here(&[&path], CUT);
-    let page_end = CUT.next_multiple_of(4096);
-    let mut buf = vec![0xffu8; (page_end - CUT) as usize];
-    assert_eq!(mm.read_at(&mut buf, CUT).unwrap(), buf.len());
-    assert!(
-        buf.iter().all(|&b| b == 0),
-        "stale bytes in the new end's page"
-    );
-    // Past that page the shrink faults, is noticed, and reads stop at it.
-    let mut past = [0u8; 100];
-    assert_eq!(mm.read_at(&mut past, page_end + 10).unwrap(), 0);
-    assert_eq!(mm.len().unwrap(), CUT);
-    assert_eq!(mm.read_at(&mut buf, CUT).unwrap(), 0);
-    assert_eq!(mm.metadata().unwrap().len(), CUT);
+    for (size, cut) in [
+        (SIZE, CUT),
+        (10_000, 9_000),
+        (10_000, 8_193),
+        (4096, 100),
+        (100, 0),
+        (SIZE, SIZE - 10),
+    ] {
+        let mut answers = Vec::new();
+        let mut contents = Vec::new();
+        for mapped in [false, true] {
+            let path = dir.path().join(format!("{size}-{cut}-{mapped}"));
+            fs::write(&path, pattern(0, size as usize)).unwrap();
+            let mut h: Box<dyn Handle> = if mapped {
+                Box::new(mm_open(&path, false, false))
+            } else {
+                Box::new(std_open(&path, false, false))
+            };
+            let mut all = Vec::new();
+            h.read_to_end(&mut all).unwrap();
+            truncate_here(&[&path], cut);
+            let steps = {
+                let h = &mut *h;
+                vec![
+                    read_at(h, 10, cut),
+                    read_at(h, 20, cut.saturating_sub(10)),
+                    read_exact_at(h, 5, cut),
+                    seek(h, SeekFrom::Start(cut)),
+                    read(h, 10),
+                    write_at(h, 10, cut + 30),
+                    read_at(h, 100, cut.saturating_sub(20)),
+                    seek(h, SeekFrom::End(0)),
+                ]
+            };
+            answers.push(steps);
+            drop(h);
+            contents.push(fs::read(&path).unwrap());
+        }
+        assert_eq!(answers[0], answers[1], "size {size}, cut to {cut}");
+        assert!(
+            contents[0] == contents[1],
+            "size {size}, cut to {cut}: files differ"
+        );
+    }
 }
