@@ -593,9 +593,15 @@ impl Inode {
                 return self.write_by_syscall(src.fd, bufs, at, offset, Some(0));
             }
         }
+        let physical = self.physical.load(Ordering::Relaxed);
+        if total >= sys::page_size() && end > self.len() && end <= physical {
+            if let At::Offset(_) = at {
+                return self.append_by_syscall(src.fd, bufs, offset);
+            }
+        }
         // The window covers the whole file where it can, so that later
         // writes can probe its last page.
-        let physical = self.physical.load(Ordering::Relaxed);
+
         let Some(window) = self
             .window_for(&mut w, src, end.max(physical))
             .or_else(|| self.window_for(&mut w, src, end))
@@ -647,6 +653,29 @@ impl Inode {
         if end > self.len.load(Ordering::Relaxed) {
             self.len.store(end, Ordering::Release);
             self.publish();
+        }
+    }
+
+    /// Under the writer lock: an append of a page or more, inside the file's
+    /// size on disk (a growth step), goes by `pwritev`. The kernel fills fresh
+    /// page-cache pages without the page fault and the zeroing that each
+    /// costs through the mapping (4 KiB appends ran at half `File`'s speed
+    /// that way), and its large folios read back faster. Not for an
+    /// `O_APPEND` descriptor (`At::End`), whose `pwrite` would land past the
+    /// growth step.
+    fn append_by_syscall(
+        &self,
+        fd: BorrowedFd<'_>,
+        bufs: &[IoSlice<'_>],
+        offset: u64,
+    ) -> io::Result<(usize, u64)> {
+        match sys::pwritev(fd, bufs, offset) {
+            Ok(n) => {
+                self.extend_len(offset + n as u64);
+                Ok((n, offset + n as u64))
+            }
+            // The general path gives `File`'s answer.
+            Err(_) => self.write_by_syscall(fd, bufs, At::Offset(offset), offset, Some(0)),
         }
     }
 

@@ -498,7 +498,9 @@ fn open_time_advice_is_applied_to_new_windows() {
         let first = first_flags(&path);
         assert!(first.iter().any(|f| f == flag), "{name} at open: {first:?}");
         f.seek(SeekFrom::End(0)).unwrap();
-        for chunk in pattern(start, (4 * MIB - start) as usize).chunks(64 * KIB as usize) {
+        // Appends under a page go through the mapping (larger ones by
+        // `pwrite`), so they move it to new windows.
+        for chunk in pattern(start, (4 * MIB - start) as usize).chunks(2 * KIB as usize) {
             f.write_all(chunk).unwrap();
         }
         let windows = windows(&vmas_of(&path));
@@ -1121,7 +1123,8 @@ fn region_reads_the_right_bytes_across_remaps() {
     assert_eq!(later.read_at(&mut buf, 0).unwrap(), 0);
 
     let windows_before = windows(&vmas_of(&path)).len();
-    for chunk in pattern(8192, (4 * MIB - 8192) as usize).chunks(64 * KIB as usize) {
+    // Under a page, so that the appends go through the mapping.
+    for chunk in pattern(8192, (4 * MIB - 8192) as usize).chunks(2 * KIB as usize) {
         (&f).write_all(chunk).unwrap();
     }
     want.extend(pattern(8192, (4 * MIB - 8192) as usize));
