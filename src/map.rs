@@ -594,10 +594,12 @@ impl Inode {
             }
         }
         let physical = self.physical.load(Ordering::Relaxed);
-        if total >= sys::page_size() && end > self.len() && end <= physical {
-            if let At::Offset(_) = at {
-                return self.append_by_syscall(src.fd, bufs, offset);
-            }
+        if total >= sys::page_size()
+            && end > self.len()
+            && end <= physical
+            && matches!(at, At::Offset(_))
+        {
+            return self.append_by_syscall(src.fd, bufs, offset);
         }
         // The window covers the whole file where it can, so that later
         // writes can probe its last page.
