@@ -32,8 +32,10 @@
 //! [`OpenOptions::reserve`]). A write past the end extends the file (in
 //! steps whose disk blocks are reserved with `fallocate`, so most appends
 //! make no system call and a full disk is an error from `write`, see
-//! [`OpenOptions::preallocate`]) and copies into the mapping; the mapping's
-//! address does not move, so positional reads on other threads take no lock. Only when the file outgrows the
+//! [`OpenOptions::preallocate`]) and copies into the mapping (an append of
+//! a page or more goes by `pwrite` into the step instead, which spares the
+//! page fault and zeroing per fresh page); the mapping's address does not
+//! move, so positional reads on other threads take no lock. Only when the file outgrows the
 //! reservation is a larger mapping made; the old one stays mapped until the
 //! last handle closes, so no reader is ever left holding unmapped memory.
 //! All handles of one file in a process share one mapping and agree on its

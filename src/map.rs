@@ -597,9 +597,9 @@ impl Inode {
         if total >= sys::page_size()
             && end > self.len()
             && end <= physical
-            && matches!(at, At::Offset(_))
+            && let Some(done) = self.append_by_syscall(src.fd, bufs, at, offset)
         {
-            return self.append_by_syscall(src.fd, bufs, offset);
+            return done;
         }
         // The window covers the whole file where it can, so that later
         // writes can probe its last page.
@@ -662,23 +662,39 @@ impl Inode {
     /// size on disk (a growth step), goes by `pwritev`. The kernel fills fresh
     /// page-cache pages without the page fault and the zeroing that each
     /// costs through the mapping (4 KiB appends ran at half `File`'s speed
-    /// that way), and its large folios read back faster. Not for an
-    /// `O_APPEND` descriptor (`At::End`), whose `pwrite` would land past the
-    /// growth step.
+    /// that way), and its large folios read back faster.
+    ///
+    /// `None` where the kernel cannot write at `offset` on an `O_APPEND`
+    /// descriptor (`At::End`; `RWF_NOAPPEND` needs Linux 6.9, else `pwrite`
+    /// would land past the growth step): the mapping takes the write.
     fn append_by_syscall(
         &self,
         fd: BorrowedFd<'_>,
         bufs: &[IoSlice<'_>],
+        at: At,
         offset: u64,
-    ) -> io::Result<(usize, u64)> {
-        match sys::pwritev(fd, bufs, offset) {
+    ) -> Option<io::Result<(usize, u64)>> {
+        use std::sync::atomic::AtomicBool;
+        static NO_NOAPPEND: AtomicBool = AtomicBool::new(false);
+        let written = match at {
+            At::Offset(_) => sys::pwritev(fd, bufs, offset),
+            At::End if NO_NOAPPEND.load(Ordering::Relaxed) => return None,
+            At::End => match sys::pwritev_at(fd, bufs, offset) {
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) => {
+                    NO_NOAPPEND.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                written => written,
+            },
+        };
+        Some(match written {
             Ok(n) => {
                 self.extend_len(offset + n as u64);
                 Ok((n, offset + n as u64))
             }
             // The general path gives `File`'s answer.
-            Err(_) => self.write_by_syscall(fd, bufs, At::Offset(offset), offset, Some(0)),
-        }
+            Err(_) => self.write_by_syscall(fd, bufs, at, offset, Some(0)),
+        })
     }
 
     /// Under the writer lock: writes `bufs` at `offset` with `pwritev`, for

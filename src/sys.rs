@@ -271,6 +271,22 @@ pub(crate) fn pwritev(
     Ok(rustix::io::pwritev(fd, bufs, offset)?)
 }
 
+/// `pwritev2(fd, bufs, offset, RWF_NOAPPEND)`: `pwritev` at `offset` even
+/// on an `O_APPEND` descriptor (Linux 6.9 and later; before, `EOPNOTSUPP`).
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/pwritev2.2.html)
+pub(crate) fn pwritev_at(
+    fd: BorrowedFd<'_>,
+    bufs: &[io::IoSlice<'_>],
+    offset: u64,
+) -> io::Result<usize> {
+    /// `RWF_NOAPPEND`, which rustix does not name yet.
+    const NOAPPEND: u32 = 0x20;
+    let flags = rustix::io::ReadWriteFlags::from_bits_retain(NOAPPEND);
+    Ok(rustix::io::pwritev2(fd, bufs, offset, flags)?)
+}
+
 /// The error `File` reports for a call its open mode forbids: `EBADF`.
 pub(crate) fn bad_fd() -> io::Error {
     Errno::BADF.into()
@@ -460,5 +476,31 @@ pub(crate) fn anonymous_file() -> io::Result<OwnedFd> {
             .open(&path)?;
         std::fs::remove_file(&path)?;
         Ok(file.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// `pwritev_at` writes where it is told on an `O_APPEND` descriptor, or
+    /// says `EOPNOTSUPP` (before Linux 6.9) and writes nothing.
+    #[test]
+    fn pwritev_at_ignores_o_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"hello").unwrap();
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        match pwritev_at(file.as_fd(), &[io::IoSlice::new(b"J")], 0) {
+            Ok(1) => assert_eq!(std::fs::read(&path).unwrap(), b"Jello"),
+            Err(e) if e.raw_os_error() == Some(Errno::OPNOTSUPP.raw_os_error()) => {
+                assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
