@@ -597,13 +597,13 @@ impl Inode {
         if total >= sys::page_size()
             && end > self.len()
             && end <= physical
+            && (!probe_tail || self.still_reaches(tail))
             && let Some(done) = self.append_by_syscall(src.fd, bufs, at, offset)
         {
             return done;
         }
         // The window covers the whole file where it can, so that later
         // writes can probe its last page.
-
         let Some(window) = self
             .window_for(&mut w, src, end.max(physical))
             .or_else(|| self.window_for(&mut w, src, end))
@@ -621,6 +621,16 @@ impl Inode {
         }
         self.extend_len(end);
         Ok((total, end))
+    }
+
+    /// Whether the file still reaches byte `at`, which the current window
+    /// covers: one probe load (see [`copy::copy_checked`]).
+    fn still_reaches(&self, at: u64) -> bool {
+        let mut byte = 0u8;
+        let source = self.current().base.as_ptr().wrapping_add(at as usize);
+        // SAFETY: the caller checked that the window covers `at`; `byte` is
+        // ours. A fault is recovered.
+        unsafe { copy::copy_checked(&mut byte, source, 1, source) }.is_ok()
     }
 
     /// Under the writer lock: a write to a private mapping, which never

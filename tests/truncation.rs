@@ -206,6 +206,13 @@ const WRITE_PROBES: &[Probe] = &[
     ("write at the old cursor", |h| {
         vec![write(h, 100), position(h), seek(h, SeekFrom::End(0))]
     }),
+    // A page or more goes by `pwrite`, not through the mapping.
+    ("write of 8 KiB at the old cursor", |h| {
+        vec![write(h, 8192), position(h), seek(h, SeekFrom::End(0))]
+    }),
+    ("write_at of 8 KiB in the new end's page", |h| {
+        vec![write_at(h, 8192, CUT + 10), seek(h, SeekFrom::End(0))]
+    }),
     ("write after seek into the vanished part", |h| {
         vec![
             seek(h, SeekFrom::Start(300_000)),
