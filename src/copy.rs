@@ -401,9 +401,11 @@ mod tests {
         let map = crate::sys::map_shared(file.as_fd(), 4 * page, false).unwrap();
         let mut dst = vec![0u8; 2 * page];
         for (before_end, len) in [(5, 40), (100, 300), (3, 3000), (1000, 1500)] {
-            // SAFETY: the source starts inside the file's one page and runs
-            // into the next, which is past the end of the file and faults.
+            // SAFETY: `page - before_end` lies inside the 4-page mapping.
             let src = unsafe { map.as_ptr().add(page - before_end) };
+            // SAFETY: the source starts inside the file's one page and runs
+            // into the next, which is past the end of the file and faults
+            // (recovered); `dst` holds `len` bytes.
             let r = unsafe { copy(dst.as_mut_ptr(), src, len) };
             let copied = r.expect_err("must fault").copied;
             assert!(
