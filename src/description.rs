@@ -33,6 +33,10 @@ pub(crate) struct Description {
     in_kernel: AtomicBool,
 }
 
+/// `read_to_end` backs a fresh buffer this large with memory before copying
+/// into it: one system call is cheaper than a page fault per 4 KiB.
+const PREFAULT_FROM: usize = 1 << 20;
+
 /// The cursor, held for one call; where it lives in the kernel, read at the
 /// start and written back at the end.
 pub(crate) struct Cursor<'a> {
@@ -226,6 +230,9 @@ impl Description {
             buf.try_reserve(want)
                 .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
             let spare = &mut buf.spare_capacity_mut()[..want];
+            if want >= PREFAULT_FROM {
+                sys::prefault_for_write(spare);
+            }
             let n = self.inode.read_at(self.source(fd), spare, *pos)?;
             // SAFETY: `read_at` initialised the first `n` spare bytes.
             unsafe { buf.set_len(buf.len() + n) };

@@ -344,6 +344,36 @@ pub(crate) fn advise(ptr: *mut u8, len: usize, advice: crate::Advice) -> io::Res
     }
 }
 
+/// `madvise(MADV_POPULATE_WRITE)` over the whole pages inside `buf`: backs
+/// them with memory in one system call rather than a page fault per page
+/// when they are first written. Best effort: where the advice is unknown
+/// (before Linux 5.14) the pages fault in as usual.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/madvise.2.html)
+pub(crate) fn prefault_for_write(buf: &mut [MaybeUninit<u8>]) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let page = page_size();
+        let start = buf.as_mut_ptr() as usize;
+        let first = start.next_multiple_of(page);
+        let end = (start + buf.len()) / page * page;
+        if end > first {
+            // SAFETY: `first..end` lies inside `buf`, which we hold
+            // exclusively; populating changes no byte of it.
+            let _ = unsafe {
+                rustix::mm::madvise(
+                    first as *mut std::ffi::c_void,
+                    end - first,
+                    rustix::mm::Advice::LinuxPopulateWrite,
+                )
+            };
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = buf;
+}
+
 /// `msync(ptr, len, MS_SYNC or MS_ASYNC)`.
 ///
 /// # References
