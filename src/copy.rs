@@ -121,13 +121,13 @@ mod imp {
     ///
     /// Throughout, `rcx` holds the count not yet copied as of the last
     /// completed step. So when any load or store in here faults, the
-    /// handler can resume at the fixup at offset 2, which fences the
-    /// non-temporal stores and returns `rcx`: a step that faulted half way
-    /// is reported as not copied, and the caller redoes it. The probe is
-    /// read once `rcx` holds `len`, so a fault there reports nothing copied.
+    /// handler can resume at the fixup, which fences the non-temporal
+    /// stores and returns `rcx`: a step that faulted half way is reported
+    /// as not copied, and the caller redoes it. The probe is read once `rcx`
+    /// holds `len`, so a fault there reports nothing copied.
     ///
-    /// The routine ends with `ud2; ud2`, a marker by which `install` finds
-    /// its last byte; the tests check the layout.
+    /// The fixup is the routine's last instruction, followed by `ud2; ud2`,
+    /// a marker by which `install` finds both; the tests check the layout.
     ///
     /// # Safety
     /// As [`super::copy`].
@@ -139,12 +139,6 @@ mod imp {
         probe: *const u8,
     ) -> usize {
         core::arch::naked_asm!(
-            "jmp 2f",
-            // The fixup, at offset 2.
-            "mov rax, rcx",
-            "sfence",
-            "ret",
-            "2:",
             "mov r9, rcx",
             "mov rcx, rdx",
             "movzx eax, byte ptr [r9]",
@@ -278,6 +272,10 @@ mod imp {
             "ja 21b",
             "sfence",
             "jmp 12b",
+            // The fixup, just before the end marker.
+            "mov rax, rcx",
+            "sfence",
+            "ret",
             "ud2",
             "ud2",
             non_temporal_from = const super::NON_TEMPORAL_FROM,
@@ -285,25 +283,26 @@ mod imp {
         )
     }
 
-    /// Where a fault resumes: the `mov rax, rcx; sfence; ret` after the
-    /// entry jump.
-    const FIXUP_OFFSET: usize = 2;
-    /// Where faults may happen: from the first instruction after the fixup.
-    const BODY_OFFSET: usize = 9;
+    /// The fixup, `mov rax, rcx; sfence; ret`, which ends the routine just
+    /// before its end marker. (At the end rather than at the start, where
+    /// every call would have to jump over it.)
+    const FIXUP: [u8; 7] = [0x48, 0x89, 0xc8, 0x0f, 0xae, 0xf8, 0xc3];
     /// The end marker, `ud2; ud2`.
     const END_MARKER: [u8; 4] = [0x0f, 0x0b, 0x0f, 0x0b];
 
-    /// `[start, end)` of the routine's body, where a fault is ours.
+    /// `[start, fixup)` of the routine: where a fault is ours, and where
+    /// it resumes.
     static BODY: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
-    /// Finds the body of [`copy_bytes`] by its end marker.
+    /// Finds the body and the fixup of [`copy_bytes`] by its end marker.
     fn body() -> Option<(usize, usize)> {
         let start = copy_bytes as *const () as usize;
         // SAFETY: reads this crate's own code, which is mapped readable; the
         // marker lies well within 1 KiB of the start.
         let code = unsafe { std::slice::from_raw_parts(start as *const u8, 1024) };
         let end = code.windows(4).position(|w| w == END_MARKER)?;
-        Some((start + BODY_OFFSET, start + end))
+        let fixup = end.checked_sub(FIXUP.len())?;
+        (code[fixup..end] == FIXUP).then_some((start, start + fixup))
     }
 
     /// The SIGBUS disposition before ours, written once before our handler
@@ -346,8 +345,7 @@ mod imp {
             let ours =
                 (BODY[0].load(Ordering::Relaxed)..BODY[1].load(Ordering::Relaxed)).contains(&pc);
             if ours && !hardware_error {
-                regs[libc::REG_RIP as usize] =
-                    (copy_bytes as *const () as usize + FIXUP_OFFSET) as i64;
+                regs[libc::REG_RIP as usize] = BODY[1].load(Ordering::Relaxed) as i64;
                 return;
             }
             chain(sig, info, ctx);
@@ -399,18 +397,10 @@ mod imp {
         #[test]
         fn fixup_and_body_are_where_the_handler_looks() {
             let start = copy_bytes as *const () as usize;
-            // SAFETY: reads this crate's own code.
-            let head = unsafe { std::slice::from_raw_parts(start as *const u8, BODY_OFFSET) };
-            // jmp +7; mov rax, rcx; sfence; ret
-            assert_eq!(head, [0xeb, 0x07, 0x48, 0x89, 0xc8, 0x0f, 0xae, 0xf8, 0xc3]);
-            let (body_start, body_end) = body().expect("end marker");
-            assert_eq!(body_start, start + BODY_OFFSET);
+            let (body_start, fixup) = body().expect("end marker after the fixup");
+            assert_eq!(body_start, start);
             // The routine is some 400 bytes; the marker must be its own.
-            assert!(
-                (300..600).contains(&(body_end - start)),
-                "{}",
-                body_end - start
-            );
+            assert!((300..600).contains(&(fixup - start)), "{}", fixup - start);
         }
     }
 }
