@@ -703,3 +703,39 @@ fn a_shrink_inside_one_page_is_seen() {
         );
     }
 }
+
+/// Appends make the pages ahead of them ready by writing zeros there with
+/// `pwrite` (see `Inode::populate_ahead`). A file cut short by someone else
+/// between appends must not be lengthened by those zeros: after the cut,
+/// more appends (or writes at the cursor, now past the end) leave the file
+/// as `File`'s leave it.
+#[test]
+fn writes_after_a_cut_behind_populated_pages_match_file() {
+    const WRITTEN: u64 = 300_000;
+    for append in [true, false] {
+        for cut_back in [1u64, 100, 4096, 5000, 70_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, twin) = (dir.path().join("f"), dir.path().join("g"));
+            let mut mm = mm_open(&path, append, true);
+            let mut fs = std_open(&twin, append, true);
+            for i in 0..WRITTEN / 100 {
+                let record = pattern(i * 100, 100);
+                mm.write_all(&record).unwrap();
+                fs.write_all(&record).unwrap();
+            }
+            truncate_here(&[&path, &twin], WRITTEN - cut_back);
+            for i in 0..500 {
+                let record = pattern(i * 37 + 11, 37);
+                mm.write_all(&record).unwrap();
+                fs.write_all(&record).unwrap();
+            }
+            drop(mm);
+            let (got, want) = (fs::read(&path).unwrap(), fs::read(&twin).unwrap());
+            assert!(
+                got == want,
+                "append {append}, cut back {cut_back}: {}",
+                first_diff(&got, &want)
+            );
+        }
+    }
+}
