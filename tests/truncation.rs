@@ -704,11 +704,10 @@ fn a_shrink_inside_one_page_is_seen() {
     }
 }
 
-/// Appends make the pages ahead of them ready by writing zeros there with
-/// `pwrite` (see `Inode::populate_ahead`). A file cut short by someone else
-/// between appends must not be lengthened by those zeros: after the cut,
-/// more appends (or writes at the cursor, now past the end) leave the file
-/// as `File`'s leave it.
+/// Appends fault in the pages of a growth step ahead of them. A file cut
+/// short by someone else between appends, below pages made ready that way,
+/// must not come back longer: after the cut, more appends (or writes at
+/// the cursor, now past the end) leave the file as `File`'s leave it.
 #[test]
 fn writes_after_a_cut_behind_populated_pages_match_file() {
     const WRITTEN: u64 = 300_000;
