@@ -181,8 +181,7 @@ pub use options::OpenOptions;
 pub struct MmapFile {
     file: File,
     /// `file`'s descriptor, read once: std's `as_fd` is not inlined across
-    /// crates, and a call to it per `read_at` cost a seventh of a 64-byte
-    /// read here.
+    /// crates, and this saves a call on every read and write.
     fd: RawFd,
     backend: Backend,
 }

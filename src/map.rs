@@ -131,15 +131,9 @@ pub(crate) struct Inode {
     /// Reads ending at or before this may skip asking the kernel for the
     /// size, if a probe of the page at `fast_end` rounded up to a page does
     /// not fault (see "A shrink by someone else" above): the smaller of
-    /// [`Inode::probe_end`] and the start of the current window's last
-    /// page, so that the probe lies inside the window. Set by
-    /// [`Inode::publish`] whenever a length or the window changes.
+    /// `len` and the start of the file's last page. For a private mapping,
+    /// just `len`. Set by [`Inode::publish`] whenever a length changes.
     fast_end: AtomicU64,
-    /// The current window's base, stored before `fast_end`: the read fast
-    /// path loads these two and nothing else of the inode. A reader that
-    /// sees a later window's base gets a larger window, which covers
-    /// `fast_end` too.
-    fast_base: AtomicPtr<u8>,
     /// Address space to reserve when mapping a new window.
     reserve: u64,
     /// Set once a description of this file keeps its cursor in the kernel
@@ -278,7 +272,6 @@ impl Inode {
             len: AtomicU64::new(size),
             physical: AtomicU64::new(size),
             fast_end: AtomicU64::new(0),
-            fast_base: AtomicPtr::new(window.base.as_ptr()),
             reserve,
             read_only: Default::default(),
             offsets_shared: Default::default(),
@@ -302,25 +295,15 @@ impl Inode {
         self.len.load(Ordering::Acquire)
     }
 
-    /// Where reads stop being able to trust a probe: the smaller of `len`
-    /// and the start of the file's last page. For a private mapping, just
-    /// `len`.
-    fn probe_end(&self) -> u64 {
-        let len = self.len.load(Ordering::Acquire);
-        if self.private {
+    /// Under the writer lock (or before the inode is shared): derives
+    /// `fast_end` from the lengths, after either changed.
+    fn publish(&self) {
+        let len = self.len.load(Ordering::Relaxed);
+        let fast_end = if self.private {
             len
         } else {
-            len.min(last_page_start(self.physical.load(Ordering::Acquire)))
-        }
-    }
-
-    /// Under the writer lock (or before the inode is shared): derives
-    /// `fast_end` and `fast_base` after a length or the window changed.
-    fn publish(&self) {
-        let window = self.current();
-        let fast_end = self.probe_end().min(last_page_start(window.cap as u64));
-        self.fast_base
-            .store(window.base.as_ptr(), Ordering::Release);
+            len.min(last_page_start(self.physical.load(Ordering::Relaxed)))
+        };
         self.fast_end.store(fast_end, Ordering::Release);
     }
 
@@ -387,10 +370,7 @@ impl Inode {
             ..src
         };
         let wanted = page_ceil(end.max(current.cap as u64 * 2).max(self.reserve));
-        // Never smaller than the current window, which readers may still
-        // be using with a `fast_end` derived from it (see `fast_base`).
-        let needed = page_ceil(end).max(current.cap as u64);
-        let window = Box::new(map_window(src, wanted, needed).ok()?);
+        let window = Box::new(map_window(src, wanted, page_ceil(end)).ok()?);
         if self.private {
             // The old window holds this handle's writes; carry them over.
             let len = self.len() as usize;
@@ -405,7 +385,6 @@ impl Inode {
         self.window
             .store(&*window as *const Window as *mut Window, Ordering::Release);
         w.windows.push(window);
-        self.publish();
         Some(self.current())
     }
 
@@ -423,15 +402,16 @@ impl Inode {
     ) -> io::Result<usize> {
         let n = buf.len();
         let fast_end = self.fast_end.load(Ordering::Acquire);
+        let current = self.current();
         if let Some(end) = offset.checked_add(n as u64)
             && n > 0
             && end <= fast_end
         {
-            let base = self.fast_base.load(Ordering::Acquire);
-            // A page of the file past `end`, inside the window (see
-            // `Inode::fast_end`).
+            // A page of the file past `end` (see `Inode::fast_end`).
             let probe = page_ceil(fast_end);
-            return self.copy_out(src, base, buf, offset, probe);
+            if probe < current.cap as u64 {
+                return self.copy_out(src, current, buf, offset, probe);
+            }
         }
         self.read_slow(src, buf, offset)
     }
@@ -464,7 +444,7 @@ impl Inode {
         let probed = if self.private {
             end
         } else {
-            end.max(page_ceil(self.probe_end()) + 1)
+            end.max(page_ceil(self.fast_end.load(Ordering::Acquire)) + 1)
         };
         if !current.covers(probed, false) {
             let mut w = lock(&self.writer);
@@ -481,27 +461,26 @@ impl Inode {
             }
         }
         // The size was just asked: the read's own first byte is the probe.
-        self.copy_out(src, current.base.as_ptr(), buf, offset, offset)
+        self.copy_out(src, current, buf, offset, offset)
     }
 
-    /// Copies `buf.len()` bytes at `offset` out of the window at `base`,
-    /// which covers them and `probe` (see [`copy::copy_checked`]), handing
-    /// a fault to [`Self::read_fault`].
+    /// Copies `buf.len()` bytes at `offset` out of `window`, which covers
+    /// them and `probe` (see [`copy::copy_checked`]), handing a fault to
+    /// [`Self::read_fault`].
     #[inline]
     fn copy_out(
         &self,
         src: MapSource<'_>,
-        base: *mut u8,
+        window: &Window,
         buf: &mut [MaybeUninit<u8>],
         offset: u64,
         probe: u64,
     ) -> io::Result<usize> {
         let n = buf.len();
-        // SAFETY: the callers made sure that `offset + n <= cap` and
-        // `probe < cap` (the fast path by way of `fast_end`, which is at most
-        // the start of the last page of the window at `base` or of a larger
-        // one), so the source and the probe lie in the window, which stays
-        // mapped while `self` lives; `buf` is ours to write. Pages past the end of
+        let base = window.base.as_ptr();
+        // SAFETY: the callers checked `offset + n <= cap` and `probe < cap`,
+        // so the source and the probe lie in the window, which stays mapped
+        // while `self` lives; `buf` is ours to write. Pages past the end of
         // the file fault, and `copy_checked` recovers.
         let result = unsafe {
             copy::copy_checked(
@@ -513,7 +492,7 @@ impl Inode {
         };
         match result {
             Ok(()) => Ok(n),
-            Err(fault) => self.read_fault(src, base, buf, (offset, probe), fault),
+            Err(fault) => self.read_fault(src, window, buf, (offset, probe), fault),
         }
     }
 
@@ -525,7 +504,7 @@ impl Inode {
     fn read_fault(
         &self,
         src: MapSource<'_>,
-        base: *mut u8,
+        window: &Window,
         buf: &mut [MaybeUninit<u8>],
         (offset, probe): (u64, u64),
         Fault { copied }: Fault,
@@ -534,7 +513,7 @@ impl Inode {
             // Only the bytes asked for count here: they may be this
             // handle's own, though the probed page of the file is gone.
             if probe != offset {
-                return self.copy_out(src, base, buf, offset, offset);
+                return self.copy_out(src, window, buf, offset, offset);
             }
             return Err(private_fault());
         }
