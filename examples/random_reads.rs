@@ -1,0 +1,104 @@
+//! Random `read_at` with the contenders interleaved: `MmapFile`, the copy
+//! out of a plain `memmap2` map (the ceiling) and `File` each take a round
+//! in turn, 30 rounds, and each one's best round counts. On a shared, noisy
+//! machine this compares them more fairly than criterion, which runs one
+//! contender after another.
+//!
+//! ```text
+//! cargo run --release --example random_reads            # 128 MiB file
+//! cargo run --release --example random_reads -- 512     # 512 MiB
+//! ```
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::time::Instant;
+
+use mmapfile::MmapFile;
+
+const ROUNDS: usize = 30;
+const MIB: u64 = 1 << 20;
+
+/// xorshift64: the same offsets for every contender.
+struct Offsets(u64);
+
+impl Offsets {
+    fn next_below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn main() -> io::Result<()> {
+    let size_mb: u64 = match std::env::args().nth(1) {
+        Some(arg) => arg.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("not a size in MiB: {arg:?}"),
+            )
+        })?,
+        None => 128,
+    };
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("random_reads.bin");
+    let len = size_mb * MIB;
+    let mut out = BufWriter::new(File::create(&path)?);
+    let mut fill = Offsets(0x2545_f491_4f6c_dd1d);
+    for _ in 0..len / 8 {
+        out.write_all(&fill.next_below(u64::MAX).to_le_bytes())?;
+    }
+    out.into_inner()?.sync_all()?;
+
+    let mmapfile = MmapFile::open(&path)?;
+    let file = File::open(&path)?;
+    // SAFETY: the file lives in our own temporary directory; nothing else
+    // changes it while it is mapped.
+    let memmap2 = unsafe { memmap2::Mmap::map(&file)? };
+
+    println!("{size_mb} MiB file, best of {ROUNDS} interleaved rounds, ns per read_at");
+    println!(
+        "{:>8} {:>10} {:>10} {:>10} {:>16} {:>12}",
+        "size", "MmapFile", "memmap2", "File", "MmapFile/memmap2", "MmapFile/File"
+    );
+    for size in [64usize, 4 << 10, 64 << 10] {
+        let reads = if size >= 64 << 10 { 20_000 } else { 300_000 };
+        let span = len - size as u64 + 1;
+        let mut buf = vec![0u8; size];
+        let mut best = [f64::MAX; 3];
+        for round in 0..ROUNDS {
+            for (contender, best) in best.iter_mut().enumerate() {
+                // `File` is slow and steady: a few rounds suffice.
+                if contender == 2 && round % 5 != 0 {
+                    continue;
+                }
+                let mut offsets = Offsets(0x9e37_79b9_7f4a_7c15);
+                let start = Instant::now();
+                for _ in 0..reads {
+                    let offset = offsets.next_below(span);
+                    let n = match contender {
+                        0 => mmapfile.read_at(&mut buf, offset)?,
+                        1 => {
+                            let at = offset as usize;
+                            buf.copy_from_slice(&memmap2[at..at + size]);
+                            size
+                        }
+                        _ => file.read_at(&mut buf, offset)?,
+                    };
+                    assert_eq!(n, size, "short read");
+                    black_box(&buf);
+                }
+                *best = best.min(start.elapsed().as_nanos() as f64 / reads as f64);
+            }
+        }
+        let [mm, map, f] = best;
+        println!(
+            "{size:>8} {mm:>10.1} {map:>10.1} {f:>10.1} {:>15.2}x {:>11.1}x",
+            map / mm,
+            f / mm
+        );
+    }
+    Ok(())
+}
