@@ -8,6 +8,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 
 use mmapfile::MmapFile;
+use proptest::prelude::*;
 
 const MIB: usize = 1 << 20;
 
@@ -19,12 +20,14 @@ fn pattern(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// A file holding `bytes`, opened both ways.
+/// Twin files holding `bytes`, one opened as `File`, the other as
+/// `MmapFile`.
 fn both(bytes: &[u8]) -> (tempfile::TempDir, File, MmapFile) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("big");
+    let (twin, path) = (dir.path().join("file"), dir.path().join("mmapfile"));
+    std::fs::write(&twin, bytes).unwrap();
     std::fs::write(&path, bytes).unwrap();
-    let file = File::options().read(true).write(true).open(&path).unwrap();
+    let file = File::options().read(true).write(true).open(&twin).unwrap();
     let mm = MmapFile::options()
         .read(true)
         .write(true)
@@ -117,4 +120,111 @@ fn megabyte_appends_match_file() {
     file.read_to_end(&mut want).unwrap();
     mm.read_to_end(&mut got).unwrap();
     assert!(got == want);
+}
+
+/// One step of [`large_ops_match_file`].
+#[derive(Debug, Clone)]
+enum Step {
+    WriteAt {
+        offset: u64,
+        len: usize,
+        seed: u32,
+    },
+    ReadAt {
+        offset: u64,
+        len: usize,
+        skew: usize,
+    },
+    ReadToEnd {
+        from: u64,
+    },
+    SetLen {
+        size: u64,
+    },
+}
+
+/// Lengths at the copy routine's boundaries: the 64-byte steps, `rep movsb`
+/// from 2 KiB, non-temporal stores from 2 MiB.
+fn io_len() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        0usize..200,
+        1900usize..2200,
+        4090usize..4200,
+        (2usize << 20) - 100..(2 << 20) + 100,
+        (3usize << 20)..(3 << 20) + 5000,
+    ]
+}
+
+fn io_offset() -> impl Strategy<Value = u64> {
+    prop_oneof![0u64..10_000, 0u64..(7 << 20)]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (io_offset(), io_len(), any::<u32>()).prop_map(|(offset, len, seed)| Step::WriteAt {
+            offset,
+            len,
+            seed
+        }),
+        (io_offset(), io_len(), 0usize..64).prop_map(|(offset, len, skew)| Step::ReadAt {
+            offset,
+            len,
+            skew
+        }),
+        io_offset().prop_map(|from| Step::ReadToEnd { from }),
+        io_offset().prop_map(|size| Step::SetLen { size }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse::<u32>().ok())
+            .map_or(32, |n| (n / 20).max(8)),
+        ..ProptestConfig::default()
+    })]
+
+    /// Large and boundary-sized reads, writes and `read_to_end` give what
+    /// `File` gives, at buffer addresses skewed off alignment.
+    #[test]
+    fn large_ops_match_file(steps in prop::collection::vec(step(), 1..12)) {
+        let (_dir, mut file, mut mm) = both(&pattern(MIB + 77, 9));
+        for step in &steps {
+            match *step {
+                Step::WriteAt { offset, len, seed } => {
+                    let data = pattern(len, seed);
+                    prop_assert_eq!(
+                        mm.write_at(&data, offset).map_err(|e| e.kind()),
+                        file.write_at(&data, offset).map_err(|e| e.kind())
+                    );
+                }
+                Step::ReadAt { offset, len, skew } => {
+                    let mut want = vec![0u8; len + skew];
+                    let mut got = vec![0u8; len + skew];
+                    let n_want = file.read_at(&mut want[skew..], offset).map_err(|e| e.kind());
+                    let n_got = mm.read_at(&mut got[skew..], offset).map_err(|e| e.kind());
+                    prop_assert_eq!(n_got, n_want);
+                    prop_assert!(got == want, "read_at({}, {})", offset, len);
+                }
+                Step::ReadToEnd { from } => {
+                    file.seek(SeekFrom::Start(from)).unwrap();
+                    mm.seek(SeekFrom::Start(from)).unwrap();
+                    let (mut want, mut got) = (vec![1u8; 3], vec![1u8; 3]);
+                    let n_want = file.read_to_end(&mut want).map_err(|e| e.kind());
+                    let n_got = mm.read_to_end(&mut got).map_err(|e| e.kind());
+                    prop_assert_eq!(n_got, n_want);
+                    prop_assert!(got == want, "read_to_end from {}", from);
+                }
+                Step::SetLen { size } => {
+                    prop_assert_eq!(
+                        mm.set_len(size).map_err(|e| e.kind()),
+                        file.set_len(size).map_err(|e| e.kind())
+                    );
+                }
+            }
+        }
+        mm.flush().unwrap();
+        prop_assert_eq!(mm.metadata().unwrap().len(), file.metadata().unwrap().len());
+    }
 }
