@@ -1,6 +1,7 @@
 //! Random `read_at` with the contenders interleaved: `MmapFile`, the copy
-//! out of a plain `memmap2` map (the ceiling) and `File` each take a round
-//! in turn, 30 rounds, and each one's best round counts. On a shared, noisy
+//! out of a plain `memmap2` map (the ceiling), `fmmap` (the closest peer)
+//! and `File` each take a round in turn, 30 rounds, and each one's best
+//! round counts. On a shared, noisy
 //! machine this compares them more fairly than criterion, which runs one
 //! contender after another.
 //!
@@ -15,6 +16,7 @@ use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
+use fmmap::MmapFileExt;
 use mmapfile::MmapFile;
 
 const ROUNDS: usize = 30;
@@ -57,21 +59,23 @@ fn main() -> io::Result<()> {
     // SAFETY: the file lives in our own temporary directory; nothing else
     // changes it while it is mapped.
     let memmap2 = unsafe { memmap2::Mmap::map(&file)? };
+    // SAFETY: as above.
+    let fmmap = unsafe { fmmap::MmapFile::open(&path) }.map_err(io::Error::other)?;
 
-    println!("{size_mb} MiB file, best of {ROUNDS} interleaved rounds, ns per read_at");
+    println!("{size_mb} MiB file, best of {ROUNDS} interleaved rounds");
     println!(
-        "{:>8} {:>10} {:>10} {:>10} {:>16} {:>12}",
-        "size", "MmapFile", "memmap2", "File", "MmapFile/memmap2", "MmapFile/File"
+        "{:>8} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}",
+        "size", "MmapFile", "memmap2", "fmmap", "File", "/memmap2", "/fmmap", "/File"
     );
     for size in [64usize, 4 << 10, 64 << 10] {
         let reads = if size >= 64 << 10 { 20_000 } else { 300_000 };
         let span = len - size as u64 + 1;
         let mut buf = vec![0u8; size];
-        let mut best = [f64::MAX; 3];
+        let mut best = [f64::MAX; 4];
         for round in 0..ROUNDS {
             for (contender, best) in best.iter_mut().enumerate() {
                 // `File` is slow and steady: a few rounds suffice.
-                if contender == 2 && round % 5 != 0 {
+                if contender == 3 && round % 5 != 0 {
                     continue;
                 }
                 let mut offsets = Offsets(0x9e37_79b9_7f4a_7c15);
@@ -85,6 +89,7 @@ fn main() -> io::Result<()> {
                             buf.copy_from_slice(&memmap2[at..at + size]);
                             size
                         }
+                        2 => fmmap.read(&mut buf, offset as usize),
                         _ => file.read_at(&mut buf, offset)?,
                     };
                     assert_eq!(n, size, "short read");
@@ -93,12 +98,14 @@ fn main() -> io::Result<()> {
                 *best = best.min(start.elapsed().as_nanos() as f64 / reads as f64);
             }
         }
-        let [mm, map, f] = best;
+        let [mm, map, fm, f] = best;
         println!(
-            "{size:>8} {mm:>10.1} {map:>10.1} {f:>10.1} {:>15.2}x {:>11.1}x",
+            "{size:>8} {mm:>10.1} {map:>10.1} {fm:>10.1} {f:>10.1} {:>8.2}x {:>8.2}x {:>8.1}x",
             map / mm,
+            fm / mm,
             f / mm
         );
     }
+    println!("(ns per read_at; the ratios are MmapFile's speed over each other's)");
     Ok(())
 }
