@@ -594,13 +594,16 @@ impl Inode {
             }
         }
         let physical = self.physical.load(Ordering::Relaxed);
-        if total >= sys::page_size()
-            && end > self.len()
-            && end <= physical
-            && (!probe_tail || self.still_reaches(tail))
-            && let Some(done) = self.append_by_syscall(src.fd, bufs, at, offset)
-        {
-            return done;
+        if total >= sys::page_size() && end > self.len() && end <= physical {
+            // Ask the kernel for the size rather than probe the tail page: a
+            // first fault there reads the pages around it in (zeros, which the
+            // `pwrite`s then overwrite), and that cost 4 KiB appends a sixth.
+            if probe_tail && self.adopt_disk_size(src.fd)? {
+                return self.write_by_syscall(src.fd, bufs, at, offset, Some(0));
+            }
+            if let Some(done) = self.append_by_syscall(src.fd, bufs, at, offset) {
+                return done;
+            }
         }
         // The window covers the whole file where it can, so that later
         // writes can probe its last page.
@@ -621,16 +624,6 @@ impl Inode {
         }
         self.extend_len(end);
         Ok((total, end))
-    }
-
-    /// Whether the file still reaches byte `at`, which the current window
-    /// covers: one probe load (see [`copy::copy_checked`]).
-    fn still_reaches(&self, at: u64) -> bool {
-        let mut byte = 0u8;
-        let source = self.current().base.as_ptr().wrapping_add(at as usize);
-        // SAFETY: the caller checked that the window covers `at`; `byte` is
-        // ours. A fault is recovered.
-        unsafe { copy::copy_checked(&mut byte, source, 1, source) }.is_ok()
     }
 
     /// Under the writer lock: a write to a private mapping, which never

@@ -707,11 +707,12 @@ fn a_shrink_inside_one_page_is_seen() {
 /// Appends fault in the pages of a growth step ahead of them. A file cut
 /// short by someone else between appends, below pages made ready that way,
 /// must not come back longer: after the cut, more appends (or writes at
-/// the cursor, now past the end) leave the file as `File`'s leave it.
+/// the cursor, now past the end) leave the file as `File`'s leave it. Small
+/// records go through the mapping, records of a page or more by `pwrite`.
 #[test]
 fn writes_after_a_cut_behind_populated_pages_match_file() {
     const WRITTEN: u64 = 300_000;
-    for append in [true, false] {
+    for (append, after) in [(true, 37), (false, 37), (true, 4096), (false, 8195)] {
         for cut_back in [1u64, 100, 4096, 5000, 70_000] {
             let dir = tempfile::tempdir().unwrap();
             let (path, twin) = (dir.path().join("f"), dir.path().join("g"));
@@ -723,8 +724,8 @@ fn writes_after_a_cut_behind_populated_pages_match_file() {
                 fs.write_all(&record).unwrap();
             }
             truncate_here(&[&path, &twin], WRITTEN - cut_back);
-            for i in 0..500 {
-                let record = pattern(i * 37 + 11, 37);
+            for i in 0..20_000 / after {
+                let record = pattern(i * after + 11, after as usize);
                 mm.write_all(&record).unwrap();
                 fs.write_all(&record).unwrap();
             }
@@ -732,7 +733,7 @@ fn writes_after_a_cut_behind_populated_pages_match_file() {
             let (got, want) = (fs::read(&path).unwrap(), fs::read(&twin).unwrap());
             assert!(
                 got == want,
-                "append {append}, cut back {cut_back}: {}",
+                "append {append}, {after} B records, cut back {cut_back}: {}",
                 first_diff(&got, &want)
             );
         }
