@@ -17,49 +17,24 @@
 //! cargo run --release --example random_reads -- 512     # 512 MiB
 //! ```
 
+mod common;
+
 use std::fs::File;
 use std::hint::black_box;
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
+use common::Offsets;
 use fmmap::MmapFileExt;
 use mmapfile::MmapFile;
 
 const ROUNDS: usize = 30;
 const MIB: u64 = 1 << 20;
 
-/// xorshift64: the same offsets for every contender.
-struct Offsets(u64);
-
-impl Offsets {
-    fn next_below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn main() -> io::Result<()> {
-    let size_mb: u64 = match std::env::args().nth(1) {
-        Some(arg) => arg.parse().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("not a size in MiB: {arg:?}"),
-            )
-        })?,
-        None => 128,
-    };
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("random_reads.bin");
+    let (_dir, path, size_mb) = common::data_file("random_reads.bin")?;
     let len = size_mb * MIB;
-    let mut out = BufWriter::new(File::create(&path)?);
-    let mut fill = Offsets(0x2545_f491_4f6c_dd1d);
-    for _ in 0..len / 8 {
-        out.write_all(&fill.next_below(u64::MAX).to_le_bytes())?;
-    }
-    out.into_inner()?.sync_all()?;
 
     let mmapfile = MmapFile::open(&path)?;
     let file = File::open(&path)?;

@@ -10,8 +10,10 @@
 //! cargo run --release --example sequential_reads -- 512         # 512 MiB
 //! ```
 
+mod common;
+
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, Write};
+use std::io::{self, Read, Seek};
 use std::time::Instant;
 
 use mmapfile::MmapFile;
@@ -32,24 +34,8 @@ fn read_all(reader: &mut (impl Read + Seek), buf: &mut [u8]) -> io::Result<u64> 
 }
 
 fn main() -> io::Result<()> {
-    let size_mb: u64 = match std::env::args().nth(1) {
-        Some(arg) => arg.parse().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("not a size in MiB: {arg:?}"),
-            )
-        })?,
-        None => 128,
-    };
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("sequential_reads.bin");
+    let (_dir, path, size_mb) = common::data_file("sequential_reads.bin")?;
     let len = size_mb * MIB;
-    let mut out = BufWriter::new(File::create(&path)?);
-    let block: Vec<u8> = (0..MIB).map(|i| (i * 131 % 251) as u8).collect();
-    for _ in 0..size_mb {
-        out.write_all(&block)?;
-    }
-    out.into_inner()?.sync_all()?;
 
     let mut mmapfile = MmapFile::open(&path)?;
     let mut file = File::open(&path)?;
