@@ -46,7 +46,7 @@
 //! new end stays mapped and would read zeros past it. So an access below the
 //! file's last page first reads one byte of a later page (a single load,
 //! which faults if the file no longer reaches it), and an access reaching
-//! into the last page asks the kernel for the size (`fstat`). Every call
+//! into the last page asks the kernel for the size (`statx`). Every call
 //! sees a shrink that happened before it, and answers as `File` does.
 //!
 //! Files that cannot be mapped — directories, FIFOs, sockets, devices,

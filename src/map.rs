@@ -28,8 +28,9 @@
 //! So an access ending at or before `fast_end` (below the file's last page)
 //! first probes one byte of a later page of the file, which faults if the
 //! file no longer reaches it, and an access reaching into the last page asks
-//! the kernel for the size (`fstat`). Either way a shrink is seen before
-//! the access returns, and the answer is `File`'s.
+//! the kernel for the size (`statx`), as does an append of a page or more,
+//! which goes by `pwrite`. Either way a shrink is seen before the access
+//! returns, and the answer is `File`'s.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice};
@@ -726,9 +727,7 @@ impl Inode {
             let n = *n;
             // A write after a sync, with nothing amiss: the kernel wrote
             // where we asked, so both lengths are known without asking it.
-            // (An `fstat` here would also cost a write of the inode on the
-            // next sync: reading the times makes the next write update them
-            // to the nanosecond.)
+            // (Asking would cost a system call per durable write.)
             self.extend_physical(offset + n as u64);
             self.extend_len(offset + n as u64);
             return Ok((n, offset + n as u64));
