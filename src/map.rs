@@ -571,10 +571,16 @@ impl Inode {
         }
         let exact = growth == Growth::Exact;
         let before = self.physical.load(Ordering::Relaxed);
+        // An append of a page or more goes by `pwrite` (see
+        // `append_by_syscall`) and asks the kernel for the size instead of
+        // probing: a first fault on the tail page reads the pages around it
+        // in as zeros, for the `pwrite`s to overwrite, which cost 4 KiB
+        // appends a sixth.
+        let page_append = total >= sys::page_size() && end > self.len();
         // Below the file's last page, a probe of that page shows that the
         // file still reaches past the write (see "A shrink by someone else").
         let tail = last_page_start(before);
-        let probe_tail = end <= tail && tail < self.current().cap as u64;
+        let probe_tail = end <= tail && tail < self.current().cap as u64 && !page_append;
         if !probe_tail || (exact && end > self.len()) {
             // The write reaches into the last page, or past the end: first
             // catch up with any change of size made behind our back, so
@@ -595,16 +601,11 @@ impl Inode {
             }
         }
         let physical = self.physical.load(Ordering::Relaxed);
-        if total >= sys::page_size() && end > self.len() && end <= physical {
-            // Ask the kernel for the size rather than probe the tail page: a
-            // first fault there reads the pages around it in (zeros, which the
-            // `pwrite`s then overwrite), and that cost 4 KiB appends a sixth.
-            if probe_tail && self.adopt_disk_size(src.fd)? {
-                return self.write_by_syscall(src.fd, bufs, at, offset, Some(0));
-            }
-            if let Some(done) = self.append_by_syscall(src.fd, bufs, at, offset) {
-                return done;
-            }
+        if page_append
+            && end <= physical
+            && let Some(done) = self.append_by_syscall(src.fd, bufs, at, offset)
+        {
+            return done;
         }
         // The window covers the whole file where it can, so that later
         // writes can probe its last page.
