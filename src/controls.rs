@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use crate::map::{MapSource, check_range};
+use crate::inode::{MapSource, check_range};
 use crate::{Backend, MmapFile, sys};
 
 /// Advice to the kernel about how the mapping will be used: `madvise(2)`.
@@ -124,18 +124,20 @@ impl MmapFile {
         len: u64,
         op: impl FnOnce(*mut u8, usize) -> io::Result<()>,
     ) -> io::Result<()> {
-        let Backend::Mapped(d) = &self.backend else {
-            return Err(not_mapped());
-        };
         let len = usize::try_from(len).map_err(|_| sys::invalid())?;
         check_range(offset, len)?;
-        let src = MapSource {
-            fd: self.fd(),
-            readable: d.access.read,
-            writable: false,
-            private: false,
-        };
-        d.inode.on_pages(src, offset, len, op)
+        match &self.backend {
+            Backend::Shared(d) => {
+                let src = MapSource {
+                    fd: self.fd(),
+                    readable: d.access.read,
+                    writable: false,
+                };
+                d.store.on_pages(src, offset, len, op)
+            }
+            Backend::Private(d) => d.store.on_pages(offset, len, op),
+            Backend::Syscalls => Err(not_mapped()),
+        }
     }
 
     /// `madvise(2)` over the whole file: tells the kernel how the mapping
@@ -170,9 +172,7 @@ impl MmapFile {
     /// As [`advise`](Self::advise); `EINVAL` if the range does not fit in
     /// `off_t`.
     pub fn advise_range(&self, advice: Advice, offset: u64, len: u64) -> io::Result<()> {
-        if advice == Advice::DontNeed
-            && matches!(&self.backend, Backend::Mapped(d) if d.inode.is_private())
-        {
+        if advice == Advice::DontNeed && matches!(&self.backend, Backend::Private(_)) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "DontNeed would discard a private mapping's writes",
@@ -254,13 +254,15 @@ impl MmapFile {
     /// # References
     ///  - [Linux](https://man7.org/linux/man-pages/man2/mprotect.2.html)
     pub fn protect(&self, protection: Protection) -> io::Result<()> {
-        let Backend::Mapped(d) = &self.backend else {
-            return Err(not_mapped());
-        };
-        if protection == Protection::ReadWrite && !d.access.write {
+        let (write, read_only) = (self.writable(), protection == Protection::ReadOnly);
+        if protection == Protection::ReadWrite && write == Some(false) {
             return Err(sys::bad_fd());
         }
-        d.inode.protect(protection == Protection::ReadOnly)
+        match &self.backend {
+            Backend::Shared(d) => d.store.protect(read_only),
+            Backend::Private(d) => d.store.protect(read_only),
+            Backend::Syscalls => Err(not_mapped()),
+        }
     }
 
     /// A window on `offset..offset + len` of the file, with positional I/O

@@ -12,11 +12,10 @@
 //!   cache for copies of [`NON_TEMPORAL_FROM`] bytes and up.
 //! - **Fault recovery.** If the file shrinks under the mapping (another
 //!   process truncates it), or a page cannot be backed (disk full, I/O error),
-//!   the access raises SIGBUS. The handler installed by
-//!   [`install_fault_handler`] recognises a fault at the copy instruction and
-//!   resumes execution at a fixup that returns how many bytes were left, in the
-//!   style of the kernel's exception tables. Faults anywhere else are passed to
-//!   whatever handler was installed before ours.
+//!   the access raises SIGBUS. The handler in [`crate::fault`] recognises a
+//!   fault at a copy instruction and resumes execution at a fixup that
+//!   returns how many bytes were left, in the style of the kernel's
+//!   exception tables.
 //! - **A probe for a shrink.** A file cut short by someone else leaves the
 //!   page holding its new end mapped, reading zeros past the end without a
 //!   fault. So [`copy_checked`] first reads one byte of a later page, which
@@ -24,7 +23,7 @@
 //!   caller whether the length it knows still stands.
 //!
 //! On targets without this routine the crate never maps a file: every
-//! `MmapFile` uses plain system calls (see [`fault_recovery`]).
+//! `MmapFile` uses plain system calls (see [`crate::fault::recovery`]).
 
 /// The copy stopped at a fault after moving `copied` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,27 +82,15 @@ pub(crate) unsafe fn copy_checked(
     }
 }
 
-/// Whether mapped I/O is available: the fault handler is installed (once per
-/// process) and the copy routine can recover from SIGBUS. Where this is false,
-/// `MmapFile` falls back to system calls for every file.
-pub(crate) fn fault_recovery() -> bool {
-    use std::sync::OnceLock;
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
-    *INSTALLED.get_or_init(install_fault_handler)
-}
-
-/// Installs the process-wide SIGBUS handler, chaining to the one before it.
-fn install_fault_handler() -> bool {
-    imp::install()
+/// `[start, fixup)` of the copy routine, where the fault handler takes a
+/// SIGBUS for the routine's own and where it resumes it; `None` where there
+/// is no such routine (and so no mapped I/O).
+pub(crate) fn routine_bounds() -> Option<(usize, usize)> {
+    imp::bounds()
 }
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod imp {
-    use std::cell::UnsafeCell;
-    use std::mem::MaybeUninit;
-    use std::ptr;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
     /// Reads the byte at `probe`, then copies `len` bytes from `src` to
     /// `dst`; returns the count left, 0 when done.
     ///
@@ -128,7 +115,7 @@ mod imp {
     /// holds `len`, so a fault there reports nothing copied.
     ///
     /// The fixup is the routine's last instruction, followed by `ud2; ud2`,
-    /// a marker by which `install` finds both; the tests check the layout.
+    /// a marker by which `bounds` finds both; the tests check the layout.
     ///
     /// # Safety
     /// As [`super::copy`].
@@ -293,10 +280,6 @@ mod imp {
     /// The end marker, `ud2; ud2`.
     const END_MARKER: [u8; 4] = [0x0f, 0x0b, 0x0f, 0x0b];
 
-    /// `[start, fixup)` of the routine: where a fault is ours, and where
-    /// it resumes.
-    static BODY: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
-
     /// Finds the body and the fixup of [`copy_bytes`] by its end marker.
     fn body() -> Option<(usize, usize)> {
         let start = copy_bytes as *const () as usize;
@@ -308,89 +291,10 @@ mod imp {
         (code[fixup..end] == FIXUP).then_some((start, start + fixup))
     }
 
-    /// The SIGBUS disposition before ours, written once before our handler
-    /// is installed and only read afterwards.
-    struct Previous(UnsafeCell<MaybeUninit<libc::sigaction>>);
-    // SAFETY: written once, by `install` under a `OnceLock`, before the
-    // `sigaction` call that makes `on_sigbus` (the only reader) reachable.
-    unsafe impl Sync for Previous {}
-    static PREVIOUS: Previous = Previous(UnsafeCell::new(MaybeUninit::uninit()));
-
-    pub(super) fn install() -> bool {
-        let Some((start, end)) = body() else {
-            return false;
-        };
-        BODY[0].store(start, Ordering::Relaxed);
-        BODY[1].store(end, Ordering::Relaxed);
-        // SAFETY: sigaction is given valid pointers; `PREVIOUS` is written
-        // before our handler can run (see `Previous`). The handler is
-        // async-signal-safe: it reads registers, `PREVIOUS` and calls only
-        // sigaction, raise and the previous handler.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_sigbus as *const () as usize;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut action.sa_mask);
-            let previous = (*PREVIOUS.0.get()).as_mut_ptr();
-            libc::sigaction(libc::SIGBUS, ptr::null(), previous) == 0
-                && libc::sigaction(libc::SIGBUS, &action, ptr::null_mut()) == 0
-        }
-    }
-
-    extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-        // SAFETY: the kernel passes valid `siginfo_t` and `ucontext_t`
-        // pointers to an SA_SIGINFO handler.
-        unsafe {
-            let code = (*info).si_code;
-            let hardware_error = code == libc::BUS_MCEERR_AR || code == libc::BUS_MCEERR_AO;
-            let regs = &mut (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs;
-            let pc = regs[libc::REG_RIP as usize] as usize;
-            let ours =
-                (BODY[0].load(Ordering::Relaxed)..BODY[1].load(Ordering::Relaxed)).contains(&pc);
-            if ours && !hardware_error {
-                regs[libc::REG_RIP as usize] = BODY[1].load(Ordering::Relaxed) as i64;
-                return;
-            }
-            chain(sig, info, ctx);
-        }
-    }
-
-    /// Hands a fault that is not ours to the previous disposition.
-    ///
-    /// # Safety
-    /// Called from `on_sigbus` with its arguments.
-    unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-        // SAFETY: `PREVIOUS` was initialised before the handler was installed.
-        let previous = unsafe { &*(*PREVIOUS.0.get()).as_ptr() };
-        let handler = previous.sa_sigaction;
-        if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-            // SAFETY: `info` is valid; sigaction and raise are
-            // async-signal-safe.
-            unsafe {
-                let sent = (*info).si_code <= 0; // SI_USER, SI_QUEUE, SI_TKILL
-                if handler == libc::SIG_IGN && sent {
-                    return;
-                }
-                // Restore the default: a fault re-executes the instruction and
-                // dies of it; a sent signal is raised again and dies on return.
-                let mut dfl: libc::sigaction = std::mem::zeroed();
-                dfl.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(sig, &dfl, ptr::null_mut());
-                if sent {
-                    libc::raise(sig);
-                }
-            }
-        } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
-            // SAFETY: the previous handler was installed with SA_SIGINFO, so
-            // this is its signature.
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                unsafe { std::mem::transmute(handler) };
-            f(sig, info, ctx);
-        } else {
-            // SAFETY: installed without SA_SIGINFO: a plain handler.
-            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
-            f(sig);
-        }
+    /// Where a fault is the routine's and where it resumes: the start and
+    /// the fixup of [`copy_bytes`], found by its end marker.
+    pub(super) fn bounds() -> Option<(usize, usize)> {
+        body()
     }
 
     #[cfg(test)]
@@ -428,8 +332,8 @@ mod imp {
         0
     }
 
-    pub(super) fn install() -> bool {
-        false
+    pub(super) fn bounds() -> Option<(usize, usize)> {
+        None
     }
 }
 
@@ -483,7 +387,7 @@ mod tests {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     fn a_fault_returns_what_was_copied() {
         use std::os::fd::AsFd;
-        assert!(fault_recovery());
+        assert!(crate::fault::recovery());
         let page = crate::sys::page_size();
         // Big enough for a non-temporal copy to run off its end.
         let file_len = NON_TEMPORAL_FROM + page;

@@ -1,124 +1,186 @@
-//! An open file description over a mapping: the cursor and access mode that
-//! clones share, and `File`'s semantics for Read, Write and Seek on top of
-//! the shared [`Inode`].
+//! An open file description: the cursor and access mode that clones share,
+//! and `File`'s semantics for Read, Write and Seek on top of a [`Store`]:
+//! the shared [`crate::inode::Inode`], or a private copy-on-write mapping
+//! ([`crate::private::PrivateMap`]).
+//!
+//! The cursor lives in user space, so a `read` is a copy and no system
+//! call. Once the kernel's file offset may be moved by someone else too (a
+//! forked child shares the description, or a clone was turned back into a
+//! `File`), the cursor moves there for good (`in_kernel`), and every
+//! cursor-relative call is `File`'s own system call.
 
-use std::io::{self, IoSlice, IoSliceMut, SeekFrom};
-use std::mem::MaybeUninit;
-use std::os::fd::BorrowedFd;
+use std::fs::File;
+use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::map::{At, Growth, Inode, MapSource, check_range};
+use crate::inode::{At, Growth, check_range, lock};
 use crate::sys::{self, Access};
+use crate::window::MapSource;
 
 /// The most buffers one vectored call takes, as std passes at most
 /// `IOV_MAX` of them to `readv`/`writev` on Linux.
 const IOV_MAX: usize = 1024;
 
-/// What clones of one `MmapFile` share, as clones of a `File` share the
-/// kernel's open file description.
-pub(crate) struct Description {
-    pub(crate) inode: Arc<Inode>,
-    pub(crate) access: Access,
-    /// How writes past the end grow the file (see `OpenOptions::exact_len`
-    /// and `OpenOptions::preallocate`).
-    growth: Growth,
-    /// The file offset. Held across each cursor-relative call so that
-    /// concurrent calls through clones or `&MmapFile` each see and advance it
-    /// whole, as the kernel's `f_pos` lock does.
-    cursor: Mutex<u64>,
-    /// Set once a clone was turned back into a `File` while others remain:
-    /// that `File` shares the kernel's file offset with every clone, so from
-    /// then on the cursor lives there (a system call per cursor call).
-    in_kernel: AtomicBool,
-}
-
 /// `read_to_end` backs a fresh buffer this large with memory before copying
 /// into it: one system call is cheaper than a page fault per 4 KiB.
 const PREFAULT_FROM: usize = 1 << 20;
 
-/// The cursor, held for one call; where it lives in the kernel, read at the
-/// start and written back at the end.
-pub(crate) struct Cursor<'a> {
-    pos: MutexGuard<'a, u64>,
-    kernel: Option<(BorrowedFd<'a>, u64)>,
+/// What a call brings to the store: the handle's descriptor and how its
+/// description was opened.
+pub(crate) struct Io<'a> {
+    pub(crate) fd: BorrowedFd<'a>,
+    pub(crate) access: Access,
+    pub(crate) growth: Growth,
 }
 
-impl std::ops::Deref for Cursor<'_> {
-    type Target = u64;
-    fn deref(&self) -> &u64 {
-        &self.pos
-    }
-}
-
-impl std::ops::DerefMut for Cursor<'_> {
-    fn deref_mut(&mut self) -> &mut u64 {
-        &mut self.pos
-    }
-}
-
-impl Drop for Cursor<'_> {
-    fn drop(&mut self) {
-        if let Some((fd, start)) = self.kernel
-            && *self.pos != start
-        {
-            // Cannot fail for an offset the kernel or we just validated.
-            let _ = sys::seek_to(fd, *self.pos);
+impl<'a> Io<'a> {
+    /// How this call may map the file.
+    #[inline]
+    pub(crate) fn source(&self) -> MapSource<'a> {
+        MapSource {
+            fd: self.fd,
+            readable: self.access.read,
+            writable: self.access.write,
         }
     }
 }
 
-impl Description {
-    /// `maybe_shared`: the descriptor came from a `File` the caller had,
-    /// which may share its offset with a `File` made of a clone (see
-    /// `share_with_file`); if any such exists for this file, the cursor
-    /// starts out in the kernel too.
+/// Where a description's bytes live: positional I/O and lengths.
+pub(crate) trait Store: Send + Sync + Sized + 'static {
+    /// Whether `sendfile` of the file sends what [`Store::read_at`] reads.
+    const SENDS_FILE: bool;
+    /// The length as this process knows it, without a system call.
+    fn len(&self) -> u64;
+    /// The length, caught up with changes made elsewhere.
+    fn size(&self, fd: BorrowedFd<'_>) -> io::Result<u64>;
+    /// Like `pread`.
+    fn read_at(&self, io: &Io<'_>, buf: &mut [MaybeUninit<u8>], offset: u64) -> io::Result<usize>;
+    /// Like `pwritev` at `at`; the count and the position after the bytes.
+    fn write(&self, io: &Io<'_>, bufs: &[IoSlice<'_>], at: At) -> io::Result<(usize, u64)>;
+    /// After `read(2)`, `write(2)` or `lseek` at the kernel's file offset
+    /// (see the module docs): catch up with the file's length.
+    fn caught_up(&self, fd: BorrowedFd<'_>);
+    /// Records that a description keeps its cursor in the kernel.
+    fn share_offsets(&self) {}
+}
+
+/// What clones of one `MmapFile` share, as clones of a `File` share the
+/// kernel's open file description.
+pub(crate) struct Description<S> {
+    pub(crate) store: Arc<S>,
+    pub(crate) access: Access,
+    /// How writes past the end grow the file (see `OpenOptions::exact_len`
+    /// and `OpenOptions::preallocate`).
+    pub(crate) growth: Growth,
+    /// The file offset. Held across each cursor-relative call so that
+    /// concurrent calls through clones or `&MmapFile` each see and advance it
+    /// whole, as the kernel's `f_pos` lock does.
+    cursor: Mutex<u64>,
+    /// The cursor is the kernel's file offset (see the module docs).
+    in_kernel: AtomicBool,
+    /// The descriptors of the handles of this description: where a lease
+    /// is taken, and the cursor pushed before a fork.
+    fds: Mutex<Vec<RawFd>>,
+}
+
+/// `fd` as a `File` for one call, not closed after it.
+fn as_file(fd: BorrowedFd<'_>) -> ManuallyDrop<File> {
+    // SAFETY: `fd` is open for the borrow's lifetime, and `ManuallyDrop`
+    // keeps the `File` from closing it.
+    ManuallyDrop::new(unsafe { File::from_raw_fd(fd.as_raw_fd()) })
+}
+
+impl<S: Store> Description<S> {
     pub(crate) fn new(
-        inode: Arc<Inode>,
+        store: Arc<S>,
         access: Access,
         growth: Growth,
         cursor: u64,
-        maybe_shared: bool,
+        in_kernel: bool,
+        fd: BorrowedFd<'_>,
     ) -> Self {
-        let in_kernel = maybe_shared && inode.offsets_shared();
         Description {
-            inode,
+            store,
             access,
             growth,
             cursor: Mutex::new(cursor),
             in_kernel: AtomicBool::new(in_kernel),
+            fds: Mutex::new(vec![fd.as_raw_fd()]),
         }
     }
 
-    fn cursor<'a>(&'a self, fd: BorrowedFd<'a>) -> Cursor<'a> {
-        let mut pos = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut kernel = None;
-        if self.in_kernel.load(Ordering::Acquire)
-            && let Ok(offset) = sys::tell(fd)
-        {
-            *pos = offset;
-            kernel = Some((fd, offset));
+    #[inline]
+    pub(crate) fn io<'a>(&self, fd: BorrowedFd<'a>) -> Io<'a> {
+        Io {
+            fd,
+            access: self.access,
+            growth: self.growth,
         }
-        Cursor { pos, kernel }
+    }
+
+    /// A descriptor of this description, if a handle is left.
+    pub(crate) fn first_fd(&self) -> Option<RawFd> {
+        lock(&self.fds).first().copied()
+    }
+
+    /// Records the descriptor of a new handle (a clone).
+    pub(crate) fn add_fd(&self, fd: RawFd) {
+        lock(&self.fds).push(fd);
+    }
+
+    /// Forgets the descriptor of a handle that leaves; how many are left.
+    pub(crate) fn remove_fd(&self, fd: RawFd) -> usize {
+        let mut fds = lock(&self.fds);
+        fds.retain(|&f| f != fd);
+        fds.len()
+    }
+
+    /// The descriptors' lock, for [`crate::fork`].
+    pub(crate) fn fds(&self) -> &Mutex<Vec<RawFd>> {
+        &self.fds
+    }
+
+    /// The cursor's lock, for [`crate::fork`].
+    pub(crate) fn cursor_lock(&self) -> &Mutex<u64> {
+        &self.cursor
+    }
+
+    /// With the cursor locked (`pos`) before a fork: moves the cursor into
+    /// the kernel's file offset for good, which parent and child share.
+    pub(crate) fn push_cursor(&self, pos: &MutexGuard<'_, u64>, fd: BorrowedFd<'_>) {
+        if !self.in_kernel.load(Ordering::Acquire) && sys::seek_to(fd, **pos).is_ok() {
+            self.in_kernel.store(true, Ordering::Release);
+        }
     }
 
     /// Hands the cursor to the kernel's file offset, for a `File` made of a
     /// clone while other clones live on.
     pub(crate) fn share_with_file(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let pos = self.cursor(fd);
-        sys::seek_to(fd, *pos)?;
-        self.in_kernel.store(true, Ordering::Release);
-        self.inode.share_offsets();
+        let pos = lock(&self.cursor);
+        if !self.in_kernel.load(Ordering::Acquire) {
+            sys::seek_to(fd, *pos)?;
+            self.in_kernel.store(true, Ordering::Release);
+        }
+        self.store.share_offsets();
         Ok(())
     }
 
-    #[inline]
-    fn source<'a>(&self, fd: BorrowedFd<'a>) -> MapSource<'a> {
-        MapSource {
-            fd,
-            readable: self.access.read,
-            writable: self.access.write,
-            private: false,
+    /// Locks the cursor for one cursor-relative call; `None` if it lives in
+    /// the kernel (checked under the lock, which a fork takes).
+    fn cursor(&self) -> (MutexGuard<'_, u64>, bool) {
+        let pos = lock(&self.cursor);
+        let in_kernel = self.in_kernel.load(Ordering::Acquire);
+        (pos, in_kernel)
+    }
+
+    /// The cursor, for `stream_position` and `into_file`.
+    pub(crate) fn position(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
+        match self.cursor() {
+            (_, true) => sys::tell(fd),
+            (pos, false) => Ok(*pos),
         }
     }
 
@@ -139,11 +201,6 @@ impl Description {
         }
     }
 
-    /// The cursor, for `stream_position` and `into_file`.
-    pub(crate) fn position(&self, fd: BorrowedFd<'_>) -> u64 {
-        *self.cursor(fd)
-    }
-
     #[inline]
     pub(crate) fn read_at(
         &self,
@@ -156,7 +213,7 @@ impl Description {
             check_range(offset, 0)?;
             self.check_read()?;
         }
-        self.inode.read_at(self.source(fd), as_uninit(buf), offset)
+        self.store.read_at(&self.io(fd), as_uninit(buf), offset)
     }
 
     pub(crate) fn write_at(
@@ -174,21 +231,13 @@ impl Description {
         // that and so do we.
         check_range(offset, buf.len())?;
         let at = if self.access.append {
-            At::End
+            At::EndPositional
         } else {
             At::Offset(offset)
         };
-        self.write_locked(fd, &[IoSlice::new(buf)], at)
+        self.store
+            .write(&self.io(fd), &[IoSlice::new(buf)], at)
             .map(|(n, _)| n)
-    }
-
-    fn write_locked(
-        &self,
-        fd: BorrowedFd<'_>,
-        bufs: &[IoSlice<'_>],
-        at: At,
-    ) -> io::Result<(usize, u64)> {
-        self.inode.write(self.source(fd), bufs, at, self.growth)
     }
 
     pub(crate) fn read_vectored(
@@ -196,12 +245,16 @@ impl Description {
         fd: BorrowedFd<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> io::Result<usize> {
+        let (mut pos, in_kernel) = self.cursor();
+        if in_kernel {
+            return (&*as_file(fd)).read_vectored(bufs);
+        }
         self.check_read()?;
-        let mut pos = self.cursor(fd);
+        let io = self.io(fd);
         let mut total = 0;
         for buf in bufs.iter_mut().take(IOV_MAX) {
             let want = buf.len();
-            let n = self.inode.read_at(self.source(fd), as_uninit(buf), *pos)?;
+            let n = self.store.read_at(&io, as_uninit(buf), *pos)?;
             *pos += n as u64;
             total += n;
             if n < want {
@@ -218,11 +271,17 @@ impl Description {
     /// Reads from the cursor to the end into `buf`, reserving once and
     /// copying once.
     pub(crate) fn read_to_end(&self, fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let (mut pos, in_kernel) = self.cursor();
+        if in_kernel {
+            let read = (&*as_file(fd)).read_to_end(buf);
+            self.store.caught_up(fd);
+            return read;
+        }
         self.check_read()?;
-        let mut pos = self.cursor(fd);
+        let io = self.io(fd);
         let start = buf.len();
         loop {
-            let len = self.inode.refresh(fd)?;
+            let len = self.store.size(fd)?;
             let Some(want) = len.checked_sub(*pos).filter(|&n| n > 0) else {
                 break;
             };
@@ -233,7 +292,7 @@ impl Description {
             if want >= PREFAULT_FROM {
                 sys::prefault_for_write(spare);
             }
-            let n = self.inode.read_at(self.source(fd), spare, *pos)?;
+            let n = self.store.read_at(&io, spare, *pos)?;
             // SAFETY: `read_at` initialised the first `n` spare bytes.
             unsafe { buf.set_len(buf.len() + n) };
             *pos += n as u64;
@@ -271,35 +330,46 @@ impl Description {
         fd: BorrowedFd<'_>,
         bufs: &[IoSlice<'_>],
     ) -> io::Result<usize> {
+        let (mut pos, in_kernel) = self.cursor();
+        if in_kernel {
+            let written = (&*as_file(fd)).write_vectored(bufs)?;
+            self.store.caught_up(fd);
+            return Ok(written);
+        }
         self.check_write()?;
         if bufs.iter().all(|b| b.is_empty()) {
             // The kernel returns before an append moves the offset to the end.
             return Ok(0);
         }
-        let mut pos = self.cursor(fd);
         let at = if self.access.append {
             At::End
         } else {
             At::Offset(*pos)
         };
-        let (n, after) = self.write_locked(fd, &bufs[..bufs.len().min(IOV_MAX)], at)?;
+        let bufs = &bufs[..bufs.len().min(IOV_MAX)];
+        let (n, after) = self.store.write(&self.io(fd), bufs, at)?;
         *pos = after;
         Ok(n)
     }
 
     pub(crate) fn seek(&self, fd: BorrowedFd<'_>, target: SeekFrom) -> io::Result<u64> {
-        let mut pos = self.cursor(fd);
+        let (mut pos, in_kernel) = self.cursor();
+        if in_kernel {
+            let pos = (&*as_file(fd)).seek(target);
+            self.store.caught_up(fd);
+            return pos;
+        }
         let (base, delta) = match target {
             SeekFrom::Start(n) => (0, i128::from(n)),
             SeekFrom::Current(d) => (*pos, i128::from(d)),
-            SeekFrom::End(d) => (self.inode.refresh(fd)?, i128::from(d)),
+            SeekFrom::End(d) => (self.store.size(fd)?, i128::from(d)),
         };
         let new = i128::from(base) + delta;
         let new = u64::try_from(new)
             .ok()
             .filter(|&n| n <= i64::MAX as u64)
             .ok_or_else(sys::invalid)?;
-        if new > self.inode.len() {
+        if new > self.store.len() {
             // Past the end: let the kernel check it against the largest file
             // the file system allows, as `lseek` does for File.
             sys::seek_to(fd, new)?;
@@ -310,13 +380,20 @@ impl Description {
 
     /// Sends the bytes from the cursor to the end to `out` with `sendfile`,
     /// advancing the cursor by what was sent. `Unsupported` if `out` cannot
-    /// take `sendfile` and nothing was sent.
+    /// take `sendfile` and nothing was sent, or the store's bytes are not
+    /// the file's.
     pub(crate) fn send_to(&self, fd: BorrowedFd<'_>, out: BorrowedFd<'_>) -> io::Result<u64> {
+        if !S::SENDS_FILE {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        let (mut pos, in_kernel) = self.cursor();
+        if in_kernel {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
         self.check_read()?;
-        let mut pos = self.cursor(fd);
         let start = *pos;
         loop {
-            let len = self.inode.refresh(fd)?;
+            let len = self.store.size(fd)?;
             let Some(left) = len.checked_sub(*pos).filter(|&n| n > 0) else {
                 break;
             };
@@ -332,15 +409,6 @@ impl Description {
             }
         }
         Ok(*pos - start)
-    }
-
-    /// Makes the file's size the logical length, where this description may.
-    pub(crate) fn trim(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        if self.access.write {
-            self.inode.trim(fd)
-        } else {
-            Ok(())
-        }
     }
 }
 

@@ -118,9 +118,13 @@
 mod controls;
 mod copy;
 mod description;
-mod map;
+mod fault;
+mod fork;
+mod inode;
 mod options;
+mod private;
 mod sys;
+mod window;
 
 use std::fmt;
 use std::fs::{File, FileTimes, Metadata, Permissions, TryLockError};
@@ -133,10 +137,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use controls::{Advice, Protection, Region, page_size};
-use description::Description;
-use map::{Inode, MapSource};
+use description::{Description, Store};
+use inode::{Inode, Join, MapSource};
 use options::MapOptions;
 pub use options::OpenOptions;
+use private::PrivateMap;
 
 /// A file whose bytes move through a shared memory mapping: the API and
 /// behaviour of [`std::fs::File`], much faster.
@@ -189,8 +194,22 @@ pub struct MmapFile {
 enum Backend {
     /// Plain system calls on `file`: for what cannot be mapped.
     Syscalls,
-    /// I/O through the shared mapping.
-    Mapped(Arc<Description>),
+    /// I/O through the shared mapping of the file's inode.
+    Shared(Arc<Description<Inode>>),
+    /// I/O through a private copy-on-write mapping.
+    Private(Arc<Description<PrivateMap>>),
+}
+
+/// Runs `$mapped` with `$d` bound to a mapped backend's description, or
+/// `$syscalls` for the system-call backend.
+macro_rules! dispatch {
+    ($self:expr, $d:ident => $mapped:expr, _ => $syscalls:expr $(,)?) => {
+        match &$self.backend {
+            Backend::Shared($d) => $mapped,
+            Backend::Private($d) => $mapped,
+            Backend::Syscalls => $syscalls,
+        }
+    };
 }
 
 impl MmapFile {
@@ -241,33 +260,42 @@ impl MmapFile {
         map: &MapOptions,
         opened: bool,
     ) -> io::Result<MmapFile> {
-        let identity = sys::identify(file.as_fd())?;
-        if !identity.regular || !copy::fault_recovery() {
-            return Ok(MmapFile {
-                fd: file.as_raw_fd(),
-                file,
-                backend: Backend::Syscalls,
-            });
-        }
-        let access = sys::access(file.as_fd())?;
-        let cursor = sys::tell(file.as_fd())?;
-        let src = MapSource {
-            fd: file.as_fd(),
-            readable: access.read,
-            writable: access.write,
-            private: map.private,
-        };
-        let backend = match Inode::open(src, identity.key, map.reserve, &map.advice) {
-            Ok(inode) => Backend::Mapped(Arc::new(Description::new(
-                inode,
+        let fd = file.as_fd();
+        let identity = sys::identify(fd)?;
+        let access = sys::access(fd)?;
+        // O_DIRECT's alignment rules and errors are the kernel's; a file
+        // that can be sealed (any seal but F_SEAL_SEAL) may refuse writes
+        // or size changes at any moment, and a writable mapping would stop
+        // F_SEAL_WRITE from being added. System calls give `File`'s results.
+        let sealable = sys::seals(fd).is_some_and(|seals| seals != sys::SEAL_SEAL);
+        let backend = if !identity.regular || !fault::recovery() || access.direct || sealable {
+            Backend::Syscalls
+        } else if map.private {
+            let cursor = sys::tell(fd)?;
+            let store = PrivateMap::open(fd, access.read, map.reserve, &map.advice)?;
+            let desc = Description::new(Arc::new(store), access, map.growth(), cursor, false, fd);
+            Backend::Private(Arc::new(desc))
+        } else {
+            let join = Join {
+                src: MapSource {
+                    fd,
+                    readable: access.read,
+                    writable: access.write,
+                },
+                key: identity.key,
+                reserve: map.reserve,
+                advice: &map.advice,
                 access,
-                map.growth(),
-                cursor,
-                !opened,
-            ))),
-            // Not mappable (procfs, sysfs, a write-only file we may not
-            // read, no address space): system calls are always correct.
-            Err(_) => Backend::Syscalls,
+                growth: map.growth(),
+                cursor: sys::tell(fd)?,
+                opened,
+            };
+            match Inode::join(join) {
+                Ok(desc) => Backend::Shared(desc),
+                // Not mappable (procfs, sysfs, no address space): system
+                // calls are always correct.
+                Err(_) => Backend::Syscalls,
+            }
         };
         let file = MmapFile {
             fd: file.as_raw_fd(),
@@ -291,7 +319,7 @@ impl MmapFile {
     /// calls because the file cannot be mapped (`false`). Results are the
     /// same either way.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.backend, Backend::Mapped(_))
+        !matches!(self.backend, Backend::Syscalls)
     }
 
     /// The file's length: for a mapped file, exact for every write made
@@ -302,10 +330,7 @@ impl MmapFile {
     /// # Errors
     /// For an unmapped file, those of [`File::metadata`].
     pub fn len(&self) -> io::Result<u64> {
-        match &self.backend {
-            Backend::Mapped(d) => Ok(d.inode.len()),
-            Backend::Syscalls => Ok(self.file.metadata()?.len()),
-        }
+        dispatch!(self, d => Ok(d.store.len()), _ => Ok(self.file.metadata()?.len()))
     }
 
     /// Whether [`len`](Self::len) is 0.
@@ -319,8 +344,8 @@ impl MmapFile {
     /// Cuts the file on disk back to its length, where this handle may write.
     fn trim(&self) -> io::Result<()> {
         match &self.backend {
-            Backend::Mapped(d) => d.trim(self.file.as_fd()),
-            Backend::Syscalls => Ok(()),
+            Backend::Shared(d) if d.access.write => d.store.trim(self.fd()),
+            _ => Ok(()),
         }
     }
 
@@ -332,7 +357,8 @@ impl MmapFile {
     /// on a handle not open for writing, `EFBIG` past the largest file.
     pub fn set_len(&self, size: u64) -> io::Result<()> {
         match &self.backend {
-            Backend::Mapped(d) => d.inode.set_len(&self.file, size),
+            Backend::Shared(d) => d.store.set_len(&d.io(self.fd()), &self.file, size),
+            Backend::Private(d) => d.store.set_len(&d.io(self.fd()), size),
             Backend::Syscalls => self.file.set_len(size),
         }
     }
@@ -344,8 +370,8 @@ impl MmapFile {
     /// # Errors
     /// Those of [`File::metadata`], or of cutting the file back.
     pub fn metadata(&self) -> io::Result<Metadata> {
-        if let Backend::Mapped(d) = &self.backend {
-            d.inode.refresh(self.fd())?;
+        if let Backend::Shared(d) = &self.backend {
+            d.store.refresh(self.fd())?;
         }
         self.trim()?;
         self.file.metadata()
@@ -358,8 +384,8 @@ impl MmapFile {
     /// Those of [`File::sync_all`].
     pub fn sync_all(&self) -> io::Result<()> {
         self.trim()?;
-        if let Backend::Mapped(d) = &self.backend {
-            d.inode.note_sync();
+        if let Backend::Shared(d) = &self.backend {
+            d.store.note_sync();
         }
         self.file.sync_all()
     }
@@ -376,8 +402,8 @@ impl MmapFile {
     /// Those of [`File::sync_data`].
     pub fn sync_data(&self) -> io::Result<()> {
         self.trim()?;
-        if let Backend::Mapped(d) = &self.backend {
-            d.inode.note_sync();
+        if let Backend::Shared(d) = &self.backend {
+            d.store.note_sync();
         }
         self.file.sync_data()
     }
@@ -390,7 +416,11 @@ impl MmapFile {
     pub fn try_clone(&self) -> io::Result<MmapFile> {
         let file = self.file.try_clone()?;
         let backend = match &self.backend {
-            Backend::Mapped(d) => Backend::Mapped(Arc::clone(d)),
+            Backend::Shared(d) => {
+                d.add_fd(file.as_raw_fd());
+                Backend::Shared(Arc::clone(d))
+            }
+            Backend::Private(d) => Backend::Private(Arc::clone(d)),
             Backend::Syscalls => Backend::Syscalls,
         };
         Ok(MmapFile {
@@ -408,19 +438,24 @@ impl MmapFile {
         self.file.set_permissions(perm)
     }
 
-    /// Like [`File::set_modified`].
+    /// Like [`File::set_modified`]. Cuts any growth padding first, so that
+    /// closing the handle later has nothing to cut, which would set the
+    /// time again.
     ///
     /// # Errors
-    /// Those of [`File::set_modified`].
+    /// Those of [`File::set_modified`], or of cutting the file back.
     pub fn set_modified(&self, time: SystemTime) -> io::Result<()> {
+        self.trim()?;
         self.file.set_modified(time)
     }
 
-    /// Like [`File::set_times`].
+    /// Like [`File::set_times`]; cuts any growth padding first, as
+    /// [`set_modified`](Self::set_modified) does.
     ///
     /// # Errors
-    /// Those of [`File::set_times`].
+    /// Those of [`File::set_times`], or of cutting the file back.
     pub fn set_times(&self, times: FileTimes) -> io::Result<()> {
+        self.trim()?;
         self.file.set_times(times)
     }
 
@@ -477,15 +512,21 @@ impl MmapFile {
         // moved out exactly once.
         let (file, backend) =
             unsafe { (std::ptr::read(&this.file), std::ptr::read(&this.backend)) };
-        if let Backend::Mapped(d) = backend {
-            d.trim(file.as_fd())?;
-            if Arc::strong_count(&d) > 1 {
-                // Other clones live on and share the kernel's file offset
-                // with this File from now on.
-                d.share_with_file(file.as_fd())?;
-            } else {
-                sys::seek_to(file.as_fd(), d.position(file.as_fd()))?;
+        match backend {
+            Backend::Shared(d) => {
+                if Arc::strong_count(&d) > 1 {
+                    // Other clones live on and share the kernel's file offset
+                    // with this File from now on.
+                    d.share_with_file(file.as_fd())?;
+                } else {
+                    sys::seek_to(file.as_fd(), d.position(file.as_fd())?)?;
+                }
+                d.store.release(&d, file.as_fd(), true)?;
             }
+            Backend::Private(d) => {
+                sys::seek_to(file.as_fd(), d.position(file.as_fd())?)?;
+            }
+            Backend::Syscalls => {}
         }
         Ok(file)
     }
@@ -527,7 +568,7 @@ impl MmapFile {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_to<W: Write + AsFd + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
-        if let Backend::Mapped(d) = &self.backend {
+        if let Backend::Shared(d) = &self.backend {
             match d.send_to(self.fd(), out.as_fd()) {
                 Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
                 other => return other,
@@ -574,8 +615,8 @@ impl MmapFile {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub unsafe fn view(&self, offset: u64, len: usize) -> io::Result<View<'_>> {
-        match &self.backend {
-            Backend::Mapped(d) => {
+        let (pinner, ptr) = match &self.backend {
+            Backend::Shared(d) => {
                 if !d.access.read {
                     return Err(sys::bad_fd());
                 }
@@ -583,27 +624,37 @@ impl MmapFile {
                     fd: self.fd(),
                     readable: true,
                     writable: false,
-                    private: false,
                 };
-                let ptr = d.inode.pin(src, offset, len)?;
-                Ok(View {
-                    bytes: ViewBytes::Mapped {
-                        inode: &d.inode,
-                        ptr,
-                        len,
-                        end: offset + len as u64,
-                    },
-                })
+                (Pinner::Shared(&d.store), d.store.pin(src, offset, len)?)
+            }
+            Backend::Private(d) => {
+                if !d.access.read {
+                    return Err(sys::bad_fd());
+                }
+                (Pinner::Private(&d.store), d.store.pin(offset, len)?)
             }
             Backend::Syscalls => {
-                map::check_range(offset, len)?;
+                inode::check_range(offset, len)?;
                 let mut bytes = vec![0; len];
                 self.file.read_exact_at(&mut bytes, offset)?;
-                Ok(View {
+                return Ok(View {
                     bytes: ViewBytes::Owned(bytes),
-                })
+                });
             }
-        }
+        };
+        Ok(View {
+            bytes: ViewBytes::Mapped {
+                pinner,
+                ptr,
+                len,
+                end: offset + len as u64,
+            },
+        })
+    }
+
+    /// Whether a mapped handle was opened for writing (`None` if unmapped).
+    fn writable(&self) -> Option<bool> {
+        dispatch!(self, d => Some(d.access.write), _ => None)
     }
 
     #[inline]
@@ -624,12 +675,18 @@ pub struct View<'a> {
 
 enum ViewBytes<'a> {
     Mapped {
-        inode: &'a Arc<Inode>,
+        pinner: Pinner<'a>,
         ptr: *const u8,
         len: usize,
         end: u64,
     },
     Owned(Vec<u8>),
+}
+
+/// What holds a view's pin.
+enum Pinner<'a> {
+    Shared(&'a Inode),
+    Private(&'a PrivateMap),
 }
 
 // SAFETY: a `View` is a shared borrow of bytes that nothing in this process
@@ -670,8 +727,18 @@ impl View<'_> {
 
 impl Drop for View<'_> {
     fn drop(&mut self) {
-        if let ViewBytes::Mapped { inode, end, .. } = &self.bytes {
-            inode.unpin(*end);
+        match &self.bytes {
+            ViewBytes::Mapped {
+                pinner: Pinner::Shared(inode),
+                end,
+                ..
+            } => inode.unpin(*end),
+            ViewBytes::Mapped {
+                pinner: Pinner::Private(map),
+                end,
+                ..
+            } => map.unpin(*end),
+            ViewBytes::Owned(_) => {}
         }
     }
 }
@@ -707,8 +774,11 @@ impl<'a> Iterator for Records<'a> {
 
 impl Drop for MmapFile {
     fn drop(&mut self) {
-        // Errors cannot be reported from drop; `File` ignores close's too.
-        let _ = self.trim();
+        if let Backend::Shared(d) = &self.backend {
+            // Cuts the padding and leaves the inode. Errors cannot be
+            // reported from drop; `File` ignores close's too.
+            let _ = d.store.release(d, self.fd(), false);
+        }
     }
 }
 
@@ -727,31 +797,19 @@ impl TryFrom<File> for MmapFile {
 
 impl Read for &MmapFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &self.backend {
-            Backend::Mapped(d) => d.read(self.fd(), buf),
-            Backend::Syscalls => (&self.file).read(buf),
-        }
+        dispatch!(self, d => d.read(self.fd(), buf), _ => (&self.file).read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        match &self.backend {
-            Backend::Mapped(d) => d.read_vectored(self.fd(), bufs),
-            Backend::Syscalls => (&self.file).read_vectored(bufs),
-        }
+        dispatch!(self, d => d.read_vectored(self.fd(), bufs), _ => (&self.file).read_vectored(bufs))
     }
 
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        match &self.backend {
-            Backend::Mapped(d) => d.read_to_end(self.fd(), buf),
-            Backend::Syscalls => (&self.file).read_to_end(buf),
-        }
+        dispatch!(self, d => d.read_to_end(self.fd(), buf), _ => (&self.file).read_to_end(buf))
     }
 
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        match &self.backend {
-            Backend::Mapped(d) => d.read_to_string(self.fd(), buf),
-            Backend::Syscalls => (&self.file).read_to_string(buf),
-        }
+        dispatch!(self, d => d.read_to_string(self.fd(), buf), _ => (&self.file).read_to_string(buf))
     }
 }
 
@@ -761,10 +819,7 @@ impl Write for &MmapFile {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match &self.backend {
-            Backend::Mapped(d) => d.write_vectored(self.fd(), bufs),
-            Backend::Syscalls => (&self.file).write_vectored(bufs),
-        }
+        dispatch!(self, d => d.write_vectored(self.fd(), bufs), _ => (&self.file).write_vectored(bufs))
     }
 
     /// Cuts the file on disk back to its length, so that other processes see
@@ -776,17 +831,11 @@ impl Write for &MmapFile {
 
 impl Seek for &MmapFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        match &self.backend {
-            Backend::Mapped(d) => d.seek(self.fd(), pos),
-            Backend::Syscalls => (&self.file).seek(pos),
-        }
+        dispatch!(self, d => d.seek(self.fd(), pos), _ => (&self.file).seek(pos))
     }
 
     fn stream_position(&mut self) -> io::Result<u64> {
-        match &self.backend {
-            Backend::Mapped(d) => Ok(d.position(self.fd())),
-            Backend::Syscalls => (&self.file).stream_position(),
-        }
+        dispatch!(self, d => d.position(self.fd()), _ => (&self.file).stream_position())
     }
 }
 
@@ -828,28 +877,38 @@ impl Seek for MmapFile {
 impl FileExt for MmapFile {
     #[inline]
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        match &self.backend {
-            Backend::Mapped(d) => d.read_at(self.fd(), buf, offset),
-            Backend::Syscalls => self.file.read_at(buf, offset),
-        }
+        dispatch!(self, d => d.read_at(self.fd(), buf, offset), _ => self.file.read_at(buf, offset))
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        match &self.backend {
-            Backend::Mapped(d) => d.write_at(self.fd(), buf, offset),
-            Backend::Syscalls => self.file.write_at(buf, offset),
+        dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.file.write_at(buf, offset))
+    }
+}
+
+impl MmapFile {
+    /// The descriptor goes outside the crate, which may write through it
+    /// or hand it on: appends stop running ahead of the length on disk.
+    fn expose(&self) {
+        if let Backend::Shared(d) = &self.backend {
+            d.store.expose(d);
         }
     }
 }
 
+/// Lending the descriptor ends fast appends for this handle's description:
+/// whoever holds it may write or change the size behind the crate's back,
+/// so the size on disk is kept exact from then on (see the crate docs).
 impl AsFd for MmapFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
+        self.expose();
         self.file.as_fd()
     }
 }
 
+/// As [`AsFd`].
 impl AsRawFd for MmapFile {
     fn as_raw_fd(&self) -> RawFd {
+        self.expose();
         self.file.as_raw_fd()
     }
 }
@@ -858,12 +917,8 @@ impl fmt::Debug for MmapFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("MmapFile");
         s.field("file", &self.file);
-        match &self.backend {
-            Backend::Mapped(d) => s
-                .field("len", &d.inode.len())
-                .field("pos", &d.position(self.fd())),
-            Backend::Syscalls => s.field("mapped", &false),
-        };
+        dispatch!(self, d => s.field("len", &d.store.len()).field("pos", &d.position(self.fd()).ok()),
+            _ => s.field("mapped", &false));
         s.finish()
     }
 }

@@ -2,10 +2,12 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::map::{DEFAULT_RESERVE, Growth};
+use crate::inode::{DEFAULT_RESERVE, Growth, Inode};
+use crate::sys;
 use crate::{Advice, MmapFile};
 
 /// How a file is mapped; the part of [`OpenOptions`] that `std` lacks.
@@ -63,7 +65,31 @@ impl Default for MapOptions {
 #[derive(Clone, Debug)]
 pub struct OpenOptions {
     std: fs::OpenOptions,
+    /// What `std` was told that decides whether the open truncates, which
+    /// the crate does itself (see [`OpenOptions::open`]).
+    truncate: Truncate,
     map: MapOptions,
+}
+
+/// The options that decide whether an open truncates the file, as std's
+/// `get_creation_mode` reads them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Truncate {
+    truncate: bool,
+    write: bool,
+    append: bool,
+    create_new: bool,
+    custom_flags: i32,
+}
+
+impl Truncate {
+    /// Whether the open is to truncate a file that exists: std passes
+    /// `O_TRUNC` for `truncate` with `write` but neither `append` nor
+    /// `create_new`, or it comes with the custom flags.
+    fn applies(&self) -> bool {
+        let o_trunc = self.custom_flags & libc::O_TRUNC != 0 && (self.write || self.append);
+        (self.truncate && self.write && !self.append && !self.create_new) || o_trunc
+    }
 }
 
 impl Default for OpenOptions {
@@ -77,6 +103,7 @@ impl OpenOptions {
     pub fn new() -> Self {
         OpenOptions {
             std: fs::OpenOptions::new(),
+            truncate: Truncate::default(),
             map: MapOptions::default(),
         }
     }
@@ -96,6 +123,7 @@ impl OpenOptions {
     /// calls.
     pub fn write(&mut self, write: bool) -> &mut Self {
         self.std.write(write);
+        self.truncate.write = write;
         self
     }
 
@@ -103,12 +131,16 @@ impl OpenOptions {
     /// atomically, whatever the cursor.
     pub fn append(&mut self, append: bool) -> &mut Self {
         self.std.append(append);
+        self.truncate.append = append;
         self
     }
 
-    /// Like [`std::fs::OpenOptions::truncate`].
+    /// Like [`std::fs::OpenOptions::truncate`]; but the open fails with
+    /// `ResourceBusy`, leaving the file as it is, while this process has a
+    /// live [`crate::View`] of the file, as [`MmapFile::set_len`] does.
     pub fn truncate(&mut self, truncate: bool) -> &mut Self {
         self.std.truncate(truncate);
+        self.truncate.truncate = truncate;
         self
     }
 
@@ -121,6 +153,7 @@ impl OpenOptions {
     /// Like [`std::fs::OpenOptions::create_new`].
     pub fn create_new(&mut self, create_new: bool) -> &mut Self {
         self.std.create_new(create_new);
+        self.truncate.create_new = create_new;
         self
     }
 
@@ -217,13 +250,31 @@ impl OpenOptions {
     /// Like [`std::fs::OpenOptions::open`]: opens the file at `path` and maps
     /// it.
     ///
+    /// A truncating open is an open without `O_TRUNC` and then
+    /// `ftruncate(0)`, so that the crate can first refuse it while a view
+    /// of the file lives (and only a regular file is cut, as `O_TRUNC`
+    /// cuts only those).
+    ///
     /// # Errors
-    /// Those of [`std::fs::OpenOptions::open`]. A file that cannot be mapped
-    /// (a directory, FIFO, socket or device, a `/proc` file, or any file on a
-    /// platform without fault recovery) is not an error: the handle then
-    /// does plain system calls, as [`MmapFile::is_mapped`] tells.
+    /// Those of [`std::fs::OpenOptions::open`]; `ResourceBusy` for a
+    /// truncating open of a file with a live [`crate::View`] in this
+    /// process. A file that cannot be mapped (a directory, FIFO, socket or
+    /// device, a `/proc` file, or any file on a platform without fault
+    /// recovery) is not an error: the handle then does plain system calls,
+    /// as [`MmapFile::is_mapped`] tells.
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<MmapFile> {
-        MmapFile::from_file_with(self.std.open(path)?, &self.map, true)
+        if !self.truncate.applies() {
+            return MmapFile::from_file_with(self.std.open(path)?, &self.map, true);
+        }
+        let mut std = self.std.clone();
+        std.truncate(false)
+            .custom_flags(self.truncate.custom_flags & !libc::O_TRUNC);
+        let file = std.open(path)?;
+        let identity = sys::identify(file.as_fd())?;
+        if identity.regular {
+            Inode::truncate_opened(identity.key, &file)?;
+        }
+        MmapFile::from_file_with(file, &self.map, true)
     }
 }
 
@@ -235,6 +286,7 @@ impl OpenOptionsExt for OpenOptions {
 
     fn custom_flags(&mut self, flags: i32) -> &mut Self {
         self.std.custom_flags(flags);
+        self.truncate.custom_flags = flags;
         self
     }
 }

@@ -47,15 +47,14 @@ pub(crate) fn map_shared(
 }
 
 /// A copy-on-write window of `len` bytes: anonymous memory
-/// (`MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE`) with the file's first
-/// `file_len` bytes mapped `MAP_PRIVATE | MAP_FIXED` over its start. Writes
-/// anywhere in it stay in memory.
+/// (`MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE`) with, if `file` is given,
+/// the first `file.1` bytes of the file mapped `MAP_PRIVATE | MAP_FIXED`
+/// over its start. Writes anywhere in it stay in memory.
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/mmap.2.html)
 pub(crate) fn map_private(
-    fd: BorrowedFd<'_>,
-    file_len: usize,
+    file: Option<(BorrowedFd<'_>, usize)>,
     len: usize,
 ) -> io::Result<NonNull<u8>> {
     let prot = ProtFlags::READ | ProtFlags::WRITE;
@@ -69,7 +68,7 @@ pub(crate) fn map_private(
         )?
     };
     let base = NonNull::new(base.cast::<u8>()).ok_or_else(|| io::Error::from(Errno::NOMEM))?;
-    if file_len > 0 {
+    if let Some((fd, file_len)) = file.filter(|&(_, n)| n > 0) {
         let flags = MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::NORESERVE;
         // SAFETY: MAP_FIXED over the start of the mapping just made, which
         // nothing else has seen.
@@ -84,21 +83,25 @@ pub(crate) fn map_private(
     Ok(base)
 }
 
-/// Replaces whole pages of a private window with fresh zero pages:
-/// `mmap(ptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-/// MAP_FIXED, -1, 0)`.
+/// Replaces whole pages of a window with fresh zero pages of anonymous
+/// memory: `mmap(ptr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+/// MAP_NORESERVE, -1, 0)`. A reader racing it sees the old page or zeros,
+/// never a fault.
 ///
 /// # Safety
-/// `ptr..ptr + len` is page-aligned and inside a private window of ours.
+/// `ptr..ptr + len` is page-aligned and inside a window of ours.
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/mmap.2.html)
-pub(crate) unsafe fn zero_pages(ptr: *mut u8, len: usize) -> io::Result<()> {
+pub(crate) unsafe fn zero_pages(ptr: *mut u8, len: usize, writable: bool) -> io::Result<()> {
     let flags = MapFlags::PRIVATE | MapFlags::FIXED | MapFlags::NORESERVE;
-    // SAFETY: forwarded from the caller; the range stays mapped throughout.
-    unsafe {
-        rustix::mm::mmap_anonymous(ptr.cast(), len, ProtFlags::READ | ProtFlags::WRITE, flags)?
+    let prot = if writable {
+        ProtFlags::READ | ProtFlags::WRITE
+    } else {
+        ProtFlags::READ
     };
+    // SAFETY: forwarded from the caller; the range stays mapped throughout.
+    unsafe { rustix::mm::mmap_anonymous(ptr.cast(), len, prot, flags)? };
     Ok(())
 }
 
@@ -165,9 +168,15 @@ pub(crate) struct Access {
     pub(crate) write: bool,
     /// Opened with `O_APPEND`.
     pub(crate) append: bool,
+    /// Opened with `O_SYNC` or `O_DSYNC`: a write is durable when it returns.
+    pub(crate) sync: bool,
+    /// Opened with `O_DIRECT`: I/O bypasses the page cache, with its
+    /// alignment rules.
+    pub(crate) direct: bool,
 }
 
-/// `fcntl(fd, F_GETFL)`: the access mode and `O_APPEND`.
+/// `fcntl(fd, F_GETFL)`: the access mode, `O_APPEND`, `O_SYNC`/`O_DSYNC` and
+/// `O_DIRECT`.
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/fcntl.2.html)
@@ -179,32 +188,9 @@ pub(crate) fn access(fd: BorrowedFd<'_>) -> io::Result<Access> {
         read: mode == OFlags::RDONLY || mode == OFlags::RDWR,
         write: mode == OFlags::WRONLY || mode == OFlags::RDWR,
         append: flags.contains(OFlags::APPEND),
+        sync: flags.intersects(OFlags::SYNC | OFlags::DSYNC),
+        direct: direct_flag(flags),
     })
-}
-
-/// `open("/proc/self/fd/N", O_RDWR)`: a second description of the same file
-/// that can be mapped, for a handle opened write-only (a mapping needs read
-/// access). Fails where `/proc` is absent or the caller may not read the file.
-///
-/// # References
-///  - [Linux proc_pid_fd](https://man7.org/linux/man-pages/man5/proc_pid_fd.5.html)
-pub(crate) fn reopen_read_write(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    use rustix::fs::{Mode, OFlags};
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        use std::os::fd::AsRawFd;
-        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        Ok(rustix::fs::open(
-            path.as_str(),
-            OFlags::RDWR | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = (fd, OFlags::RDWR, Mode::empty());
-        Err(Errno::NOTSUP.into())
-    }
 }
 
 /// `getrlimit(RLIMIT_FSIZE)`: the largest file this process may write, past
@@ -519,6 +505,189 @@ pub(crate) fn anonymous_file() -> io::Result<OwnedFd> {
         std::fs::remove_file(&path)?;
         Ok(file.into())
     }
+}
+
+/// Whether `flags` include `O_DIRECT`, where the platform has it.
+fn direct_flag(flags: rustix::fs::OFlags) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        flags.contains(rustix::fs::OFlags::DIRECT)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        let _ = flags;
+        false
+    }
+}
+
+/// `fcntl(fd, F_GET_SEALS)`: the seals of a memfd or shmem file, `None` for
+/// a file that cannot be sealed.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+pub(crate) fn seals(fd: BorrowedFd<'_>) -> Option<u32> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        rustix::fs::fcntl_get_seals(fd).ok().map(|s| s.bits())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = fd;
+        None
+    }
+}
+
+/// `F_SEAL_SEAL`: no more seals can be added.
+pub(crate) const SEAL_SEAL: u32 = 0x0001;
+
+/// `mmap(ptr, len, prot, MAP_SHARED | MAP_FIXED, fd, offset)`: maps the file
+/// again over `ptr..ptr + len`, which maps `offset..` of it.
+///
+/// # Safety
+/// `ptr..ptr + len` is page-aligned and lies inside a window of ours that
+/// maps the file from offset `offset` at `ptr`; concurrent readers see the
+/// old or the new page.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/mmap.2.html)
+pub(crate) unsafe fn remap_file(
+    ptr: *mut u8,
+    len: usize,
+    fd: BorrowedFd<'_>,
+    offset: u64,
+    writable: bool,
+) -> io::Result<()> {
+    let prot = if writable {
+        ProtFlags::READ | ProtFlags::WRITE
+    } else {
+        ProtFlags::READ
+    };
+    // SAFETY: forwarded from the caller; MAP_FIXED replaces only our pages.
+    unsafe {
+        rustix::mm::mmap(
+            ptr.cast(),
+            len,
+            prot,
+            MapFlags::SHARED | MapFlags::FIXED,
+            fd,
+            offset,
+        )?
+    };
+    Ok(())
+}
+
+/// `writev(fd, bufs)`: a write at the description's file offset (or, with
+/// `O_APPEND`, at the end, atomically), which it advances.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/writev.2.html)
+pub(crate) fn writev(fd: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    Ok(rustix::io::writev(fd, bufs)?)
+}
+
+/// The kind of a file lease: `F_RDLCK` or `F_WRLCK`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeaseKind {
+    /// `F_RDLCK`: broken when anyone opens the file for writing or
+    /// truncates it.
+    Read,
+    /// `F_WRLCK`: broken when anyone opens or truncates the file.
+    Write,
+}
+
+/// `fcntl(F_SETSIG, sig)`, `fcntl(F_SETOWN_EX, F_OWNER_TID, tid)`, then
+/// `fcntl(F_SETLEASE, kind)`: takes a lease whose break is signalled with
+/// `sig` to thread `tid` alone. In this order, because the lease takes the
+/// caller's process as its owner unless one is set, and a break signalled
+/// to the process would be `SIGIO`, which kills it by default. On failure
+/// the owner and signal are cleared again.
+///
+/// # References
+///  - [Linux leases](https://man7.org/linux/man-pages/man2/F_SETLEASE.2const.html)
+///  - [Linux F_SETOWN_EX](https://man7.org/linux/man-pages/man2/F_GETOWN_EX.2const.html)
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn take_lease(
+    fd: BorrowedFd<'_>,
+    kind: LeaseKind,
+    tid: i32,
+    sig: i32,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    /// `F_SETSIG`, `F_SETOWN_EX` and `F_OWNER_TID` (asm-generic/fcntl.h),
+    /// which libc does not name for glibc.
+    const F_SETSIG: i32 = 10;
+    const F_SETOWN_EX: i32 = 15;
+    const F_OWNER_TID: i32 = 0;
+    #[repr(C)]
+    struct OwnerEx {
+        kind: i32,
+        pid: i32,
+    }
+    let raw = fd.as_raw_fd();
+    let owner = OwnerEx {
+        kind: F_OWNER_TID,
+        pid: tid,
+    };
+    let lease = match kind {
+        LeaseKind::Read => libc::F_RDLCK,
+        LeaseKind::Write => libc::F_WRLCK,
+    };
+    // SAFETY: plain fcntl calls on a descriptor we own; `owner` outlives the
+    // call that reads it.
+    let ok = unsafe {
+        libc::fcntl(raw, F_SETSIG, sig) == 0
+            && libc::fcntl(raw, F_SETOWN_EX, &owner as *const OwnerEx) == 0
+            && libc::fcntl(raw, libc::F_SETLEASE, lease) == 0
+    };
+    if ok {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    // SAFETY: as above; clearing the owner and signal cannot fail on a
+    // valid descriptor.
+    unsafe {
+        libc::fcntl(raw, libc::F_SETOWN, 0);
+        libc::fcntl(raw, F_SETSIG, 0);
+    }
+    Err(err)
+}
+
+/// `fcntl(fd, F_GETLEASE)`: the lease the description holds, `None` for
+/// none or one being broken (the kernel then reports what it is being
+/// broken to).
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/F_GETLEASE.2const.html)
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn lease(fd: BorrowedFd<'_>) -> Option<LeaseKind> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain fcntl call on a descriptor we own.
+    match unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETLEASE) } {
+        libc::F_RDLCK => Some(LeaseKind::Read),
+        libc::F_WRLCK => Some(LeaseKind::Write),
+        _ => None,
+    }
+}
+
+/// `fcntl(fd, F_SETLEASE, F_UNLCK)`: gives a lease up, which lets an open
+/// waiting on its break go ahead. It also clears the owner and signal.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/F_SETLEASE.2const.html)
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn release_lease(fd: BorrowedFd<'_>) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain fcntl call on a descriptor we own. It fails only for
+    // a description without a lease, which is then what we want.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
+}
+
+/// `gettid()`: the calling thread's id.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/gettid.2.html)
+pub(crate) fn thread_id() -> i32 {
+    rustix::thread::gettid().as_raw_nonzero().get()
 }
 
 #[cfg(test)]

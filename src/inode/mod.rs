@@ -1,0 +1,834 @@
+//! The shared state of one file in this process: its windows, its lengths,
+//! and whether anyone else can change it.
+//!
+//! Every shared `MmapFile` of the same file in this process reaches one
+//! [`Inode`] (found through a registry keyed by device and inode number),
+//! as every `File` reaches the kernel's inode: in-process handles agree on
+//! the length, and a file is mapped once however often it is opened. Each
+//! open file description (an open, with its clones) is a member.
+//!
+//! # Exclusive and Shared
+//! The inode is **Exclusive** while every member holds a file lease (see
+//! [`lease`]): a write lease for a single writable description, read leases
+//! for read-only ones. Then no other open file description of the file
+//! exists anywhere, and none can be made, nor the file truncated, before
+//! the kernel has told us and we have let go. So while Exclusive:
+//! - `len` is the file's length, exactly, and reads check nothing else;
+//! - appends may grow the file on disk in steps ahead of `len`
+//!   (`physical`), so that most make no system call: nobody can see the
+//!   padding but through `stat`.
+//!
+//! Otherwise it is **Shared**: anyone may change the file at any moment.
+//! The size on disk is then always exactly `len` after each of our calls;
+//! appends go by `write(2)` on the `O_APPEND` descriptor, atomically with
+//! everyone else's; reads and writes inside the file probe for a shrink
+//! (see `read.rs`); and a thread that blocks SIGBUS uses system calls.
+//!
+//! When a lease breaks (someone opens or truncates the file), the lease
+//! thread calls [`Inode::on_lease_break`]: it cuts the padding, makes the
+//! inode Shared and releases the leases, and only then does the other open
+//! return. A writable single member retries the lease as the file grows.
+//!
+//! # Lock order
+//! `REGISTRY`, then a description's cursor, then an inode's `state`, then a
+//! description's `fds`, then the lease registry. [`crate::fork`] takes them
+//! all, in this order, around `fork`.
+
+mod lease;
+mod read;
+mod write;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+
+use crate::description::Description;
+use crate::sys::{self, Access, LeaseKind};
+pub(crate) use crate::window::MapSource;
+use crate::window::{EMPTY, Window, last_page_start, map_window, page_ceil, page_floor};
+use crate::{Advice, fork};
+pub(crate) use lease::{Leases, lock_all as lock_leases, reset_in_child as reset_leases_in_child};
+
+/// Address space reserved for a file by default, before it must move to a
+/// larger window.
+pub(crate) const DEFAULT_RESERVE: u64 = if cfg!(target_pointer_width = "64") {
+    1 << 30
+} else {
+    64 << 20
+};
+
+/// The largest offset a read or write may reach, as for `pread`/`pwrite`:
+/// offsets are `off_t`, a signed 64-bit integer.
+const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// `probe` when reads need no probe (the inode is Exclusive).
+const NO_PROBE: u64 = u64::MAX;
+
+/// How appends grow the file on disk (see `OpenOptions::preallocate` and
+/// `OpenOptions::exact_len`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Growth {
+    /// In steps ahead of the writes, with blocks reserved (`fallocate`).
+    Reserved,
+    /// In steps ahead of the writes, as a hole (`ftruncate`).
+    Sparse,
+    /// Never past the logical length: a write past the end is a `pwrite`.
+    Exact,
+}
+
+/// Where a write lands.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum At {
+    /// At this offset.
+    Offset(u64),
+    /// At the end, whatever it is when the write takes the lock: a cursor
+    /// write of an append handle (the cursor follows it).
+    End,
+    /// At the end, as `pwrite` on an `O_APPEND` descriptor writes: a
+    /// `write_at` of an append handle, which moves no file offset.
+    EndPositional,
+}
+
+/// Checks an offset and length as `pread`/`pwrite` do: `EINVAL` if the range
+/// does not fit in `off_t`. Returns the end.
+pub(crate) fn check_range(offset: u64, len: usize) -> io::Result<u64> {
+    match offset.checked_add(len as u64) {
+        Some(end) if end <= MAX_OFFSET => Ok(end),
+        _ => Err(sys::invalid()),
+    }
+}
+
+/// The error for a write that would alias a live view.
+fn busy() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        "the bytes are borrowed by a live mmapfile::View",
+    )
+}
+
+/// The shared state of one file.
+pub(crate) struct Inode {
+    /// `(st_dev, st_ino)` in the registry.
+    key: (u64, u64),
+    /// This inode, for the lease registry.
+    me: Weak<Inode>,
+    /// The current window: a boxed window in `state.windows`, or `EMPTY`.
+    window: AtomicPtr<Window>,
+    /// Logical length: what readers may read.
+    len: AtomicU64,
+    /// Reads ending at or before this take the fast path (see `read.rs`).
+    /// Exclusive: `len`. Shared: the smaller of `len` and the start of the
+    /// file's last page. Set by [`Inode::publish`].
+    fast_end: AtomicU64,
+    /// The offset a fast read probes first, or `NO_PROBE` while Exclusive.
+    probe: AtomicU64,
+    /// `state.hole`'s start, or `u64::MAX`: reads past it go by `pread`
+    /// (only if mapping the file back over the hole failed).
+    hole_start: AtomicU64,
+    /// Size of the file on disk as we left it; changed only under `state`.
+    /// Above `len` only while Exclusive (growth padding).
+    physical: AtomicU64,
+    /// Address space to reserve when mapping a new window.
+    reserve: u64,
+    /// Set once a description of this file keeps its cursor in the kernel
+    /// (see `Description::share_with_file`).
+    offsets_shared: AtomicBool,
+    /// Set by `MmapFile::protect(ReadOnly)`: every window is read-only and
+    /// writes fail. Changed only under `state`.
+    read_only: AtomicBool,
+    state: Mutex<State>,
+}
+
+/// What changes only under the inode's lock. The lock also serialises
+/// writes, as the kernel's inode lock does for `write(2)`.
+pub(crate) struct State {
+    /// Every window ever mapped; the last is the current one. Boxed so that
+    /// the pointer readers load from `Inode::window` stays put.
+    #[allow(clippy::vec_box)]
+    windows: Vec<Box<Window>>,
+    /// Pages of every window from `hole.0` to `hole.1` are anonymous zeros
+    /// in place of the file: a shrink of ours blanks them first, so that a
+    /// reader still copying there sees zeros rather than a fault (see
+    /// `Inode::set_len`). Only while Exclusive, and always at or past
+    /// `len`: growth past its start maps the file back first.
+    hole: Option<(u64, u64)>,
+    /// Advice given at open, applied to every new window.
+    advice: Vec<Advice>,
+    /// Writes since the last `sync_data`/`sync_all`, up to `SYNC_STREAK`.
+    writes_since_sync: u32,
+    /// Ends of the live [`crate::View`]s. While one lives, no write may
+    /// start below its end and the file may not shrink below it.
+    views: Vec<u64>,
+    /// This file's open file descriptions in this process.
+    members: Vec<Member>,
+    /// Whether every member holds a lease (see the module docs).
+    exclusive: bool,
+    /// Set by a fork: every description is shared with another process,
+    /// which no lease would show, so the inode stays Shared.
+    forked: bool,
+    /// While Shared with a single writable member: the length at which a
+    /// write next tries to take the lease.
+    lease_retry_at: u64,
+}
+
+/// An open file description of the inode in this process.
+struct Member {
+    /// The description (`Arc::as_ptr`), to find the member again.
+    id: usize,
+    desc: Weak<Description<Inode>>,
+    access: Access,
+    /// Whether leases may be taken: the crate opened the description, and
+    /// nothing outside the crate holds it (no `as_fd`, `into_file`).
+    may_lease: bool,
+    /// The lease held, and the descriptor it was taken through.
+    lease: Option<(RawFd, LeaseKind)>,
+}
+
+// SAFETY: the raw pointers in `Window` point at shared file mappings that
+// live as long as the `Inode`; every access to the bytes goes through
+// `copy::copy`, which is race-free, and the bookkeeping is atomics and a
+// mutex.
+unsafe impl Send for Inode {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Inode {}
+
+/// The `Inode` of every file mapped in this process, by `(st_dev, st_ino)`.
+pub(crate) type Registry = HashMap<(u64, u64), Weak<Inode>>;
+pub(crate) static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic never leaves the state half-changed (the lengths are atomics
+    // stored last), so a poisoned lock is still good.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How a new description of an inode is made.
+pub(crate) struct Join<'a> {
+    pub(crate) src: MapSource<'a>,
+    pub(crate) key: (u64, u64),
+    pub(crate) reserve: u64,
+    pub(crate) advice: &'a [Advice],
+    pub(crate) access: Access,
+    pub(crate) growth: Growth,
+    /// The descriptor's file offset, which becomes the cursor.
+    pub(crate) cursor: u64,
+    /// The crate opened the descriptor itself (see `Member::may_lease`).
+    pub(crate) opened: bool,
+}
+
+impl Inode {
+    /// A new description of the file behind `join.src.fd`, a member of its
+    /// inode, which is made (and the file mapped) if this process has no
+    /// `MmapFile` of it yet. Under the registry lock throughout, so that
+    /// [`crate::fork`] sees every member.
+    pub(crate) fn join(join: Join<'_>) -> io::Result<Arc<Description<Inode>>> {
+        fork::register();
+        let mut registry = lock(&REGISTRY);
+        let inode = match registry.get(&join.key).and_then(Weak::upgrade) {
+            Some(inode) => {
+                let mut st = lock(&inode.state);
+                let lasting: Vec<_> = join
+                    .advice
+                    .iter()
+                    .copied()
+                    .filter(|a| a.is_lasting())
+                    .collect();
+                let current = inode.current();
+                current.advise(&lasting, 0, current.cap as u64);
+                st.advice.extend(lasting);
+                // The open may have changed the file (`O_TRUNC` elsewhere);
+                // adopt what the disk says.
+                if !st.exclusive {
+                    inode.adopt_disk_size(&st, join.src.fd)?;
+                }
+                drop(st);
+                inode
+            }
+            None => {
+                let inode = Inode::new(&join)?;
+                registry.insert(join.key, Arc::downgrade(&inode));
+                inode
+            }
+        };
+        // `File` hands on a descriptor whose offset is shared with a clone
+        // turned into a `File`; so do we (see `share_with_file`).
+        let in_kernel = !join.opened && inode.offsets_shared.load(Ordering::Acquire);
+        let desc = Arc::new(Description::new(
+            Arc::clone(&inode),
+            join.access,
+            join.growth,
+            join.cursor,
+            in_kernel,
+            join.src.fd,
+        ));
+        let mut st = lock(&inode.state);
+        st.members.push(Member {
+            id: Arc::as_ptr(&desc) as usize,
+            desc: Arc::downgrade(&desc),
+            access: join.access,
+            may_lease: join.opened,
+            lease: None,
+        });
+        let last = st.members.len() - 1;
+        if !st.exclusive {
+            inode.try_lease(&mut st);
+        } else if st.members.iter().any(|m| m.access.write)
+            || !inode.lease_member(&mut st, last, LeaseKind::Read)
+        {
+            // Opening a second description broke a write lease (the lease
+            // thread has let go by now, unless the kernel gave up waiting
+            // for it), and a read lease held beside it is refused.
+            inode.go_shared(&mut st);
+        }
+        drop(st);
+        Ok(desc)
+    }
+
+    fn new(join: &Join<'_>) -> io::Result<Arc<Inode>> {
+        let size = sys::file_size(join.src.fd)?;
+        let lasting: Vec<_> = join
+            .advice
+            .iter()
+            .copied()
+            .filter(|a| a.is_lasting())
+            .collect();
+        let windows = if join.src.readable {
+            let wanted = page_ceil(join.reserve.max(size.saturating_add(size / 2)).max(1));
+            let window = Box::new(map_window(join.src, wanted, page_ceil(size.max(1)))?);
+            window.advise(&lasting, 0, window.cap as u64);
+            vec![window]
+        } else {
+            Vec::new()
+        };
+        let current = windows
+            .last()
+            .map_or(&EMPTY as *const Window, |w| &**w as *const Window);
+        let inode = Arc::new_cyclic(|me| Inode {
+            key: join.key,
+            me: me.clone(),
+            window: AtomicPtr::new(current as *mut Window),
+            len: AtomicU64::new(size),
+            fast_end: AtomicU64::new(0),
+            probe: AtomicU64::new(0),
+            hole_start: AtomicU64::new(u64::MAX),
+            physical: AtomicU64::new(size),
+            reserve: join.reserve,
+            offsets_shared: Default::default(),
+            read_only: Default::default(),
+            state: Mutex::new(State {
+                windows,
+                hole: None,
+                advice: lasting,
+                writes_since_sync: write::SYNC_STREAK,
+                views: Vec::new(),
+                members: Vec::new(),
+                exclusive: false,
+                forked: false,
+                lease_retry_at: 0,
+            }),
+        });
+        inode.publish(&lock(&inode.state));
+        Ok(inode)
+    }
+
+    /// The logical length as this process knows it.
+    #[inline]
+    pub(crate) fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Under the lock: derives what readers load (`fast_end`, `probe`)
+    /// from the lengths and the state, after any of them changed.
+    fn publish(&self, st: &State) {
+        let len = self.len.load(Ordering::Relaxed);
+        let hole = st.hole.map_or(u64::MAX, |(from, _)| from);
+        let (fast_end, probe) = if st.exclusive {
+            (len.min(hole), NO_PROBE)
+        } else {
+            let fast_end = len
+                .min(last_page_start(self.physical.load(Ordering::Relaxed)))
+                .min(hole);
+            (fast_end, page_ceil(fast_end))
+        };
+        self.hole_start.store(hole, Ordering::Relaxed);
+        // The probe first: a reader that sees the new `fast_end` sees it.
+        self.probe.store(probe, Ordering::Relaxed);
+        self.fast_end.store(fast_end, Ordering::Release);
+    }
+
+    /// Under the lock: sets both lengths to `size`, the file's size on disk.
+    fn set_lengths(&self, st: &State, size: u64) {
+        self.physical.store(size, Ordering::Release);
+        self.len.store(size, Ordering::Release);
+        self.publish(st);
+    }
+
+    #[inline]
+    fn current(&self) -> &Window {
+        // SAFETY: `window` points at `EMPTY` or at a boxed window in
+        // `state.windows`, and windows are freed only when `self` drops.
+        unsafe { &*self.window.load(Ordering::Acquire) }
+    }
+
+    /// Whether the inode is Exclusive (see the module docs).
+    fn is_exclusive(&self) -> bool {
+        self.probe.load(Ordering::Acquire) == NO_PROBE
+    }
+
+    /// The length, caught up with changes made outside this process (or by
+    /// `File` handles) where anyone else can make them.
+    pub(crate) fn refresh(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
+        if self.is_exclusive() {
+            return Ok(self.len());
+        }
+        if sys::file_size(fd)? == self.physical.load(Ordering::Acquire) {
+            return Ok(self.len());
+        }
+        let st = lock(&self.state);
+        self.adopt_disk_size(&st, fd)?;
+        Ok(self.len())
+    }
+
+    /// Under the lock, while Shared: makes both lengths the size on disk if
+    /// it changed behind our back; says whether it did.
+    fn adopt_disk_size(&self, st: &State, fd: BorrowedFd<'_>) -> io::Result<bool> {
+        let size = sys::file_size(fd)?;
+        let changed = size != self.physical.load(Ordering::Relaxed);
+        if changed {
+            self.set_lengths(st, size);
+        }
+        Ok(changed)
+    }
+
+    /// A window covering `..end`, mapping a larger one if needed. `None`
+    /// when no such mapping can be made: the caller uses system calls.
+    #[inline]
+    fn window_for(&self, st: &mut State, src: MapSource<'_>, end: u64) -> Option<&Window> {
+        let current = self.current();
+        if current.covers(end, src.writable) {
+            return Some(current);
+        }
+        self.map_larger(st, src, end)
+    }
+
+    /// The slow half of [`Self::window_for`]: maps a window covering `..end`
+    /// and makes it current.
+    #[cold]
+    #[inline(never)]
+    fn map_larger(&self, st: &mut State, src: MapSource<'_>, end: u64) -> Option<&Window> {
+        let current = self.current();
+        let wanted = page_ceil(end.max(current.cap as u64 * 2).max(self.reserve));
+        let window = Box::new(map_window(src, wanted, page_ceil(end)).ok()?);
+        window.advise(&st.advice, 0, window.cap as u64);
+        if let Some((from, to)) = st.hole {
+            // Like every window, blank where the file was cut by us.
+            window.blank(from, to, window.writable).ok()?;
+        }
+        if window.writable && self.read_only.load(Ordering::Relaxed) {
+            // SAFETY: the window is new; nothing has seen it yet.
+            unsafe { sys::protect(window.base, window.cap, false) }.ok()?;
+        }
+        self.window
+            .store(&*window as *const Window as *mut Window, Ordering::Release);
+        st.windows.push(window);
+        Some(self.current())
+    }
+
+    /// Under the lock: maps the file back over the hole our shrink left
+    /// (see `State::hole`), before the file grows into it.
+    fn fill_hole(&self, st: &mut State, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let Some((from, to)) = st.hole else {
+            return Ok(());
+        };
+        let read_only = self.read_only.load(Ordering::Relaxed);
+        for window in &st.windows {
+            window.restore(fd, from, to, window.writable && !read_only)?;
+            window.advise(&st.advice, from, to);
+        }
+        st.hole = None;
+        self.publish(st);
+        Ok(())
+    }
+}
+
+impl Inode {
+    /// Under the lock: takes the leases that make the inode Exclusive, if
+    /// every member may (see the module docs). Costs a few `fcntl`s; a
+    /// refusal (another description exists, a file system without leases,
+    /// a file someone else owns) leaves it Shared.
+    fn try_lease(&self, st: &mut State) {
+        if st.exclusive || st.forked || st.members.is_empty() {
+            return;
+        }
+        if !st.members.iter().all(|m| m.may_lease) {
+            return;
+        }
+        let writable = st.members.iter().any(|m| m.access.write);
+        if writable && st.members.len() > 1 {
+            return;
+        }
+        let kind = if writable {
+            LeaseKind::Write
+        } else {
+            LeaseKind::Read
+        };
+        for i in 0..st.members.len() {
+            if !self.lease_member(st, i, kind) {
+                self.release_leases(st);
+                return;
+            }
+        }
+        // Nobody else can change the file now: adopt its size once more.
+        let (fd, _) = st.members[0].lease.expect("just taken");
+        // SAFETY: the member's descriptor is open while the member exists.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        match sys::file_size(fd) {
+            Ok(size) => {
+                st.exclusive = true;
+                self.set_lengths(st, size);
+            }
+            Err(_) => self.release_leases(st),
+        }
+    }
+
+    /// Under the lock: takes a lease of `kind` for member `i`, through one
+    /// of its descriptors; says whether it got one.
+    fn lease_member(&self, st: &mut State, i: usize, kind: LeaseKind) -> bool {
+        let member = &mut st.members[i];
+        if !member.may_lease || st.forked {
+            return false;
+        }
+        let fd = member.desc.upgrade().and_then(|d| d.first_fd());
+        match fd.filter(|&fd| lease::take(fd, kind, &self.me)) {
+            Some(fd) => {
+                member.lease = Some((fd, kind));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Under the lock: gives up every member's lease.
+    fn release_leases(&self, st: &mut State) {
+        for m in &mut st.members {
+            if let Some((fd, _)) = m.lease.take() {
+                lease::forget(fd);
+                // SAFETY: the member's descriptor is open while it exists.
+                sys::release_lease(unsafe { BorrowedFd::borrow_raw(fd) });
+            }
+        }
+    }
+
+    /// Under the lock: leaves the Exclusive state, as someone else may now
+    /// open the file: maps the file back over any hole, cuts the padding,
+    /// and only then releases the leases, so that an open waiting on their
+    /// break sees the exact file.
+    fn go_shared(&self, st: &mut State) {
+        if !st.exclusive {
+            return;
+        }
+        let writer = st
+            .members
+            .iter()
+            .find_map(|m| m.lease.filter(|(_, kind)| *kind == LeaseKind::Write));
+        if let Some((fd, _)) = writer {
+            // SAFETY: the member's descriptor is open while it exists.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            // Failures leave the padding to the next trim, and the hole,
+            // which `fast_end` stays below, to the next growth.
+            let _ = self.fill_hole(st, fd);
+            let _ = self.trim_locked(st, fd);
+        }
+        st.exclusive = false;
+        st.lease_retry_at = self.len().saturating_add(write::growth_step(self.len()));
+        self.publish(st);
+        self.release_leases(st);
+    }
+
+    /// Called by the lease thread when a lease of this inode may be
+    /// breaking: if one is, the inode goes Shared.
+    fn on_lease_break(&self) {
+        let mut st = lock(&self.state);
+        let broken = st.members.iter().any(|m| {
+            m.lease.is_some_and(|(fd, kind)| {
+                // SAFETY: the member's descriptor is open while it exists.
+                sys::lease(unsafe { BorrowedFd::borrow_raw(fd) }) != Some(kind)
+            })
+        });
+        if broken {
+            self.go_shared(&mut st);
+        }
+    }
+
+    /// Under the lock: the member for `desc`.
+    fn member<'s>(st: &'s mut State, desc: &Description<Inode>) -> Option<&'s mut Member> {
+        let id = desc as *const Description<Inode> as usize;
+        st.members.iter_mut().find(|m| m.id == id)
+    }
+
+    /// The handle with descriptor `fd` of `desc` leaves the crate: it closes
+    /// (`into_file == false`), or becomes a `File` (`true`). Cuts the
+    /// padding while the handle can still write; with the description's
+    /// last handle, the member goes (and the next may take the lease).
+    pub(crate) fn release(
+        &self,
+        desc: &Description<Inode>,
+        fd: BorrowedFd<'_>,
+        into_file: bool,
+    ) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut st = lock(&self.state);
+        let raw = fd.as_raw_fd();
+        let left = desc.remove_fd(raw);
+        let trimmed = if desc.access.write {
+            self.trim_locked(&st, fd)
+        } else {
+            Ok(())
+        };
+        let Some(member) = Self::member(&mut st, desc) else {
+            return trimmed;
+        };
+        if left == 0 {
+            let lease = member.lease.take();
+            let id = member.id;
+            st.members.retain(|m| m.id != id);
+            if let Some((lease_fd, _)) = lease {
+                lease::forget(lease_fd);
+                // The descriptor lives on as a `File`: give the lease up.
+                sys::release_lease(fd);
+            }
+            if st.members.is_empty() {
+                st.exclusive = false;
+            } else if !st.exclusive {
+                self.try_lease(&mut st);
+            }
+            return trimmed;
+        }
+        if into_file {
+            // A `File` now shares the description with the clones left:
+            // its writes are outside our bookkeeping.
+            member.may_lease = false;
+            self.go_shared(&mut st);
+            return trimmed;
+        }
+        if let Some((lease_fd, kind)) = member.lease
+            && lease_fd == raw
+        {
+            // The lease stays with the description; its break must be
+            // signalled through a descriptor that stays open.
+            let next = desc
+                .first_fd()
+                .filter(|&next| lease::take(next, kind, &self.me));
+            match next {
+                Some(next) => {
+                    lease::forget(raw);
+                    if let Some(member) = Self::member(&mut st, desc) {
+                        member.lease = Some((next, kind));
+                    }
+                }
+                None => self.go_shared(&mut st),
+            }
+        }
+        trimmed
+    }
+
+    /// The descriptor of `desc` is lent outside the crate (`as_fd`), which
+    /// may write through it or hand it on: the inode goes Shared for good
+    /// as far as this description is concerned.
+    pub(crate) fn expose(&self, desc: &Description<Inode>) {
+        let mut st = lock(&self.state);
+        if let Some(member) = Self::member(&mut st, desc) {
+            member.may_lease = false;
+        }
+        self.go_shared(&mut st);
+    }
+
+    /// Called before `fork` with everything locked (see [`crate::fork`]):
+    /// the child shares every description, so the inode goes Shared for
+    /// good.
+    pub(crate) fn before_fork(&self, st: &mut State) {
+        self.go_shared(st);
+        st.forked = true;
+    }
+
+    /// The members' descriptions, for [`crate::fork`].
+    pub(crate) fn descriptions(&self) -> Vec<Arc<Description<Inode>>> {
+        let st = lock(&self.state);
+        st.members.iter().filter_map(|m| m.desc.upgrade()).collect()
+    }
+
+    /// The inode's lock, for [`crate::fork`].
+    pub(crate) fn state(&self) -> &Mutex<State> {
+        &self.state
+    }
+}
+
+impl Inode {
+    /// Records that a description keeps its cursor in the kernel.
+    pub(crate) fn share_offsets(&self) {
+        self.offsets_shared.store(true, Ordering::Release);
+    }
+
+    /// Records a `sync_data`/`sync_all`: the writes that follow are likely
+    /// to be synced too.
+    pub(crate) fn note_sync(&self) {
+        lock(&self.state).writes_since_sync = 0;
+    }
+
+    /// Truncates `file`, just opened, to 0 bytes, as `O_TRUNC` would have;
+    /// but fails with `ResourceBusy`, leaving it as it is, while the file
+    /// has a live view in this process.
+    pub(crate) fn truncate_opened(key: (u64, u64), file: &std::fs::File) -> io::Result<()> {
+        use std::os::fd::AsFd;
+        let inode = lock(&REGISTRY).get(&key).and_then(Weak::upgrade);
+        let Some(inode) = inode else {
+            return file.set_len(0);
+        };
+        let st = lock(&inode.state);
+        if !st.views.is_empty() {
+            return Err(busy());
+        }
+        file.set_len(0)?;
+        // This open broke any lease, so the inode is Shared: no padding,
+        // no hole; the other handles see the new length now.
+        inode.adopt_disk_size(&st, file.as_fd())?;
+        Ok(())
+    }
+
+    /// Pins `offset..offset + len` for a [`crate::View`]: writes into it and
+    /// shrinking below its end fail until [`Inode::unpin`]. Returns a
+    /// pointer to its first byte.
+    pub(crate) fn pin(&self, src: MapSource<'_>, offset: u64, len: usize) -> io::Result<*const u8> {
+        let end = check_range(offset, len)?;
+        let fd = src.fd;
+        let mut st = lock(&self.state);
+        if !st.exclusive {
+            self.adopt_disk_size(&st, fd)?;
+        }
+        if end > self.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "view past the end of the file",
+            ));
+        }
+        let src = MapSource {
+            writable: false,
+            ..src
+        };
+        let window = self
+            .window_for(&mut st, src, end.max(1))
+            .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
+        // SAFETY: `offset <= end <= cap`: within (or one past) the window.
+        let ptr = unsafe { window.at(offset) };
+        st.views.push(end);
+        Ok(ptr)
+    }
+
+    /// Releases a pin made by [`Inode::pin`] for a range ending at `end`.
+    pub(crate) fn unpin(&self, end: u64) {
+        let mut st = lock(&self.state);
+        if let Some(i) = st.views.iter().position(|&e| e == end) {
+            st.views.swap_remove(i);
+        }
+    }
+
+    /// Runs `op` on the pages of the current window that hold
+    /// `offset..offset + len` of the file, clamped to its length and rounded
+    /// out to whole pages.
+    pub(crate) fn on_pages(
+        &self,
+        src: MapSource<'_>,
+        offset: u64,
+        len: usize,
+        op: impl FnOnce(*mut u8, usize) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let start = page_floor(offset);
+        let end = page_ceil(offset.saturating_add(len as u64).min(self.len()));
+        if end <= start {
+            return Ok(());
+        }
+        let mut current = self.current();
+        if !current.covers(end, false) {
+            let mut st = lock(&self.state);
+            current = self
+                .window_for(&mut st, src, end)
+                .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
+        }
+        // SAFETY: `start < end <= cap`: inside the window.
+        let ptr = unsafe { current.at(start) };
+        op(ptr, (end - start) as usize)
+    }
+
+    /// Makes every window read-only (`true`) or writable again (`false`,
+    /// for windows mapped writable).
+    pub(crate) fn protect(&self, read_only: bool) -> io::Result<()> {
+        let st = lock(&self.state);
+        for window in st.windows.iter().filter(|w| w.writable) {
+            // SAFETY: the window is ours; while read-only, writes are refused
+            // under the lock we hold, before they reach memory.
+            unsafe { sys::protect(window.base, window.cap, !read_only)? };
+        }
+        self.read_only.store(read_only, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for Inode {
+    fn drop(&mut self) {
+        let mut registry = lock(&REGISTRY);
+        // Another open may have replaced our entry after our last strong
+        // reference went; remove only a dead one.
+        if registry
+            .get(&self.key)
+            .is_some_and(|w| w.strong_count() == 0)
+        {
+            registry.remove(&self.key);
+        }
+        // The windows unmap as `state` drops: no handle is left, so no
+        // reader holds one.
+    }
+}
+
+impl crate::description::Store for Inode {
+    const SENDS_FILE: bool = true;
+
+    #[inline]
+    fn len(&self) -> u64 {
+        Inode::len(self)
+    }
+
+    fn size(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
+        self.refresh(fd)
+    }
+
+    #[inline]
+    fn read_at(
+        &self,
+        io: &crate::description::Io<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+        offset: u64,
+    ) -> io::Result<usize> {
+        Inode::read_at(self, io.source(), buf, offset)
+    }
+
+    fn write(
+        &self,
+        io: &crate::description::Io<'_>,
+        bufs: &[io::IoSlice<'_>],
+        at: At,
+    ) -> io::Result<(usize, u64)> {
+        Inode::write(self, io, bufs, at)
+    }
+
+    fn caught_up(&self, fd: BorrowedFd<'_>) {
+        // Where the kernel's offset went only the kernel knows; the size
+        // tells the length.
+        let _ = self.refresh(fd);
+    }
+
+    fn share_offsets(&self) {
+        Inode::share_offsets(self);
+    }
+}

@@ -1,0 +1,165 @@
+//! Reads: `pread`'s results through the mapping.
+//!
+//! # A shrink by someone else
+//! While the inode is Exclusive nobody else can cut the file, and a read
+//! below `len` is a bounds check and a copy. While Shared, another process
+//! (or a `File`) may cut it at any moment. Pages past the new end then
+//! fault, and the copy routine recovers; but the page holding the new end
+//! does not fault: past the end it reads zeros. So a read ending at or
+//! before `fast_end` (below the file's last page) first probes one byte of
+//! a later page of the file, which faults if the file no longer reaches
+//! it, and a read reaching into the last page asks the kernel for the size
+//! (`statx`). Either way a shrink is seen before the read returns, and the
+//! answer is `pread`'s. A thread that blocks SIGBUS would be killed by such
+//! a fault, so while Shared it reads with `pread`.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::sync::atomic::Ordering;
+
+use super::{Inode, NO_PROBE, check_range, lock};
+use crate::copy::{self, Fault};
+use crate::window::{MapSource, Window, page_ceil};
+use crate::{fault, sys};
+
+impl Inode {
+    /// Reads into `buf` at `offset`, like `pread`.
+    ///
+    /// The common case (ending at or before `fast_end`, inside the current
+    /// window, no fault) is inlined into the caller; all else is
+    /// [`Self::read_slow`].
+    #[inline]
+    pub(crate) fn read_at(
+        &self,
+        src: MapSource<'_>,
+        buf: &mut [MaybeUninit<u8>],
+        offset: u64,
+    ) -> io::Result<usize> {
+        let n = buf.len();
+        let fast_end = self.fast_end.load(Ordering::Acquire);
+        if let Some(end) = offset.checked_add(n as u64)
+            && n > 0
+            && end <= fast_end
+        {
+            let current = self.current();
+            let probe = self.probe.load(Ordering::Relaxed);
+            if probe == NO_PROBE {
+                if end <= current.cap as u64 {
+                    return self.copy_out(src, current, buf, offset, None);
+                }
+            } else if probe < current.cap as u64 && !fault::sigbus_blocked() {
+                return self.copy_out(src, current, buf, offset, Some(probe));
+            }
+        }
+        self.read_slow(src, buf, offset)
+    }
+
+    /// `read_at` where the fast path does not apply: an empty or
+    /// out-of-range request, a read reaching the end of the file (which, if
+    /// Shared, only the kernel knows), past the current window, or on a
+    /// thread that cannot take a fault.
+    #[cold]
+    #[inline(never)]
+    fn read_slow(
+        &self,
+        src: MapSource<'_>,
+        buf: &mut [MaybeUninit<u8>],
+        offset: u64,
+    ) -> io::Result<usize> {
+        check_range(offset, buf.len())?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let len = self.refresh(src.fd)?;
+        if offset >= len {
+            return Ok(0);
+        }
+        let n = buf.len().min((len - offset) as usize);
+        let buf = &mut buf[..n];
+        let end = offset + n as u64;
+        let exclusive = self.is_exclusive();
+        if (!exclusive && fault::sigbus_blocked()) || end > self.hole_start.load(Ordering::Relaxed)
+        {
+            return sys::pread(src.fd, buf, offset);
+        }
+        let mut current = self.current();
+        // Cover the page the fast path probes too, so that later reads take it.
+        let probed = if exclusive {
+            end
+        } else {
+            end.max(page_ceil(self.fast_end.load(Ordering::Acquire)) + 1)
+        };
+        if !current.covers(probed, false) {
+            let mut st = lock(&self.state);
+            let src = MapSource {
+                writable: false,
+                ..src
+            };
+            match self
+                .window_for(&mut st, src, probed)
+                .or_else(|| self.window_for(&mut st, src, end))
+            {
+                Some(window) => current = window,
+                None => return sys::pread(src.fd, buf, offset),
+            }
+        }
+        // If Shared, the size was just asked: the read's own first byte is
+        // the probe.
+        self.copy_out(src, current, buf, offset, (!exclusive).then_some(offset))
+    }
+
+    /// Copies `buf.len()` bytes at `offset` out of `window`, which covers
+    /// them and `probe` (see [`copy::copy_checked`]), handing a fault to
+    /// [`Self::read_fault`].
+    #[inline]
+    fn copy_out(
+        &self,
+        src: MapSource<'_>,
+        window: &Window,
+        buf: &mut [MaybeUninit<u8>],
+        offset: u64,
+        probe: Option<u64>,
+    ) -> io::Result<usize> {
+        let n = buf.len();
+        // SAFETY: the callers checked `offset + n <= cap` and `probe < cap`,
+        // so the source and the probe lie in the window, which stays mapped
+        // while `self` lives; `buf` is ours to write. Pages past the end of
+        // the file fault, and the copy routine recovers.
+        let result = unsafe {
+            let from = window.at(offset);
+            match probe {
+                None => copy::copy(buf.as_mut_ptr().cast(), from, n),
+                Some(probe) => {
+                    copy::copy_checked(buf.as_mut_ptr().cast(), from, n, window.at(probe))
+                }
+            }
+        };
+        match result {
+            Ok(()) => Ok(n),
+            Err(fault) => self.read_fault(src, buf, offset, fault),
+        }
+    }
+
+    /// A read that faulted: the file shrank under us (the probe or the
+    /// bytes themselves are past its end now), or a page could not be read.
+    /// The kernel says what `pread` gives for the rest.
+    #[cold]
+    #[inline(never)]
+    fn read_fault(
+        &self,
+        src: MapSource<'_>,
+        buf: &mut [MaybeUninit<u8>],
+        offset: u64,
+        Fault { copied }: Fault,
+    ) -> io::Result<usize> {
+        // The tail of the file's last page reads as zeros without a fault:
+        // keep only what lies within the length it has now.
+        let len = self.refresh(src.fd)?;
+        let copied = copied.min(len.saturating_sub(offset) as usize);
+        match sys::pread(src.fd, &mut buf[copied..], offset + copied as u64) {
+            Ok(more) => Ok(copied + more),
+            Err(_) if copied > 0 => Ok(copied),
+            Err(e) => Err(e),
+        }
+    }
+}

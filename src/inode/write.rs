@@ -1,0 +1,528 @@
+//! Writes, growth, trims and `set_len`.
+//!
+//! A write first decides a [`Plan`] from the state of the inode and the
+//! description, then carries it out. While Exclusive, a write past the end
+//! grows the file on disk by a step ahead of it (`fallocate`, so that a
+//! full disk is an error from the write, before any byte is copied) and
+//! copies into the mapping; the step's padding is cut again by
+//! [`Inode::trim`]. While Shared, the file on disk is never longer than
+//! `len`: appends and writes past the end go through the kernel.
+
+use std::fs::File;
+use std::io::{self, IoSlice};
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::Ordering;
+
+use super::{At, Growth, Inode, MAX_OFFSET, State, busy, check_range, lock};
+use crate::copy::{self, Fault};
+use crate::description::Io;
+use crate::window::{Window, last_page_start, page_ceil};
+use crate::{fault, sys};
+
+/// How many writes after a `sync_data`/`sync_all` go by `pwrite`: a sync of
+/// pages written that way costs a fraction of one of pages dirtied through
+/// the mapping (and an append would grow the file only for the sync to cut
+/// it back).
+pub(super) const SYNC_STREAK: u32 = 16;
+
+/// Smallest and largest step by which appends grow the file on disk.
+const MIN_GROWTH: u64 = 64 << 10;
+const MAX_GROWTH: u64 = 64 << 20;
+
+/// The growth step for a file of `size` bytes: half of it, within bounds.
+pub(super) fn growth_step(size: u64) -> u64 {
+    (size / 2).clamp(MIN_GROWTH, MAX_GROWTH)
+}
+
+/// How a write is carried out.
+#[derive(Debug)]
+enum Plan {
+    /// Copy into the mapping at `offset`, probing the byte at `probe`
+    /// first if given; with `grow`, after growing the file on disk by a
+    /// step past the write.
+    Map {
+        offset: u64,
+        grow: bool,
+        probe: Option<u64>,
+    },
+    /// An append of a page or more into the growth step (after growing it,
+    /// with `grow`), by `pwrite`: the kernel fills fresh page-cache pages
+    /// without the page fault and the zeroing that each costs through the
+    /// mapping (4 KiB appends ran at half `File`'s speed that way).
+    IntoStep { offset: u64, grow: bool },
+    /// `pwrite` at `offset`: `File`'s write, for what the mapping must not
+    /// take.
+    Pwrite { offset: u64 },
+    /// `write(2)` on the `O_APPEND` descriptor: the kernel appends at the
+    /// end as it is, atomically with everyone else's appends.
+    Append,
+    /// `pwrite` on the `O_APPEND` descriptor: the same, moving no offset.
+    AppendPositional,
+}
+
+impl State {
+    /// Whether a change at `offset..` would alias a live view.
+    pub(super) fn viewed_past(&self, offset: u64) -> bool {
+        self.views.iter().any(|&end| end > offset)
+    }
+}
+
+impl Inode {
+    /// Writes `bufs` at `at`, like `pwritev` (or `write` in append mode).
+    /// Returns the bytes written and the position after them (where the
+    /// cursor goes).
+    pub(crate) fn write(
+        &self,
+        io: &Io<'_>,
+        bufs: &[IoSlice<'_>],
+        at: At,
+    ) -> io::Result<(usize, u64)> {
+        let mut st = lock(&self.state);
+        let total = bufs.iter().fold(0usize, |n, b| n.saturating_add(b.len()));
+        let offset = match at {
+            At::Offset(offset) => offset,
+            At::End | At::EndPositional => self.len(),
+        };
+        check_range(offset, total)?;
+        if total == 0 {
+            return Ok((0, offset));
+        }
+        if st.viewed_past(offset) {
+            return Err(busy());
+        }
+        if self.read_only.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the mapping is protected read-only",
+            ));
+        }
+        let plan = self.plan(&mut st, io, at, offset, total)?;
+        let done = self.carry_out(&mut st, io, bufs, at, plan);
+        if !st.exclusive
+            && let Ok((_, end)) = done
+            && end >= st.lease_retry_at
+        {
+            // Grown by a step since the lease broke: whoever had the file
+            // open may have closed it.
+            self.try_lease(&mut st);
+            st.lease_retry_at = end.saturating_add(growth_step(end));
+        }
+        done
+    }
+
+    /// Decides how a write of `total` bytes at `offset` (`at`) is made.
+    fn plan(
+        &self,
+        st: &mut State,
+        io: &Io<'_>,
+        at: At,
+        offset: u64,
+        total: usize,
+    ) -> io::Result<Plan> {
+        let end = offset + total as u64;
+        let len = self.len();
+        let physical = self.physical.load(Ordering::Relaxed);
+        let page_append = total >= sys::page_size() && end > len;
+        // Durable writes, and those right after a sync, go as `File`'s do.
+        let after_sync = st.writes_since_sync < SYNC_STREAK;
+        if after_sync {
+            st.writes_since_sync += 1;
+        }
+        // A handle that cannot read cannot map: it writes where a window
+        // mapped by another handle reaches, else by system call.
+        let unmappable = !io.access.read && !self.current().covers(end, true);
+        if io.access.sync
+            || after_sync
+            || unmappable
+            || end > self.hole_start.load(Ordering::Relaxed)
+        {
+            return Ok(match at {
+                At::End if !st.exclusive => Plan::Append,
+                At::EndPositional if !st.exclusive => Plan::AppendPositional,
+                _ => Plan::Pwrite { offset },
+            });
+        }
+        if !st.exclusive {
+            match at {
+                At::End => return Ok(Plan::Append),
+                At::EndPositional => return Ok(Plan::AppendPositional),
+                At::Offset(_) => {}
+            }
+            // Catch up with any change of size made behind our back, so
+            // that nothing goes into a page past a new end and a write
+            // past the end extends the file as `pwrite` does.
+            let tail = last_page_start(physical);
+            let probe_tail = end <= tail && tail < self.current().cap as u64;
+            if !probe_tail {
+                self.adopt_disk_size(st, io.fd)?;
+            }
+            if end > self.len() || fault::sigbus_blocked() {
+                return Ok(Plan::Pwrite { offset });
+            }
+            // Below the file's last page, a probe of that page shows that
+            // the file still reaches past the write; else the size was just
+            // asked and the write's own first byte is the probe.
+            let probe = if probe_tail { tail } else { offset };
+            return Ok(Plan::Map {
+                offset,
+                grow: false,
+                probe: Some(probe),
+            });
+        }
+        // Exclusive: `len` and `physical` are the truth.
+        if offset > physical || (io.growth == Growth::Exact && end > len) {
+            // A write past the end on disk leaves a hole before it, which
+            // `pwrite` leaves unallocated, as `File` does.
+            return Ok(Plan::Pwrite { offset });
+        }
+        if io.growth == Growth::Sparse && fault::sigbus_blocked() {
+            // A page of a hole the disk cannot back faults when written.
+            return Ok(Plan::Pwrite { offset });
+        }
+        let grow = end > physical;
+        Ok(if page_append {
+            Plan::IntoStep { offset, grow }
+        } else {
+            Plan::Map {
+                offset,
+                grow,
+                probe: None,
+            }
+        })
+    }
+
+    /// Under the lock: makes the write `plan` says.
+    fn carry_out(
+        &self,
+        st: &mut State,
+        io: &Io<'_>,
+        bufs: &[IoSlice<'_>],
+        at: At,
+        plan: Plan,
+    ) -> io::Result<(usize, u64)> {
+        let (offset, grow, probe, into_step) = match plan {
+            Plan::Pwrite { offset } => return self.write_by_syscall(st, io, bufs, offset, None),
+            Plan::Append => return self.append_by_kernel(st, io, bufs, true),
+            Plan::AppendPositional => return self.append_by_kernel(st, io, bufs, false),
+            Plan::Map {
+                offset,
+                grow,
+                probe,
+            } => (offset, grow, probe, false),
+            Plan::IntoStep { offset, grow } => (offset, grow, None, true),
+        };
+        let total = bufs.iter().map(|b| b.len()).sum::<usize>();
+        let end = offset + total as u64;
+        let before = self.physical.load(Ordering::Relaxed);
+        if grow && self.grow(st, io, end).is_err() {
+            return self.write_by_syscall(st, io, bufs, offset, Some(0));
+        }
+        if into_step && let Some(done) = self.write_into_step(st, io, bufs, at, offset) {
+            return done;
+        }
+        let physical = self.physical.load(Ordering::Relaxed);
+        // The window covers the whole file where it can, so that later
+        // writes need not map a larger one.
+        let src = io.source();
+        let Some(window) = self
+            .window_for(st, src, end.max(physical))
+            .or_else(|| self.window_for(st, src, end))
+        else {
+            return self.write_by_syscall(st, io, bufs, offset, Some(0));
+        };
+        if physical > before {
+            window.populate(before.max(offset), physical);
+        }
+        if let Err(Fault { copied }) = copy_into(window, offset, bufs, probe) {
+            return self.write_by_syscall(st, io, bufs, offset, Some(copied));
+        }
+        self.extend_len(st, end);
+        Ok((total, end))
+    }
+
+    /// Under the lock: writes `bufs` at `offset` with `pwritev`. The
+    /// kernel's answer is then exactly `File`'s. `copied` is `None` where
+    /// the plan chose this; else what reached the mapping before a fault
+    /// (or `Some(0)` for a mapping that could not be had). Those bytes are
+    /// written again, because a shrink by someone else may have left some
+    /// of them past the new end, where the mapping does not reach the file.
+    fn write_by_syscall(
+        &self,
+        st: &mut State,
+        io: &Io<'_>,
+        bufs: &[IoSlice<'_>],
+        offset: u64,
+        copied: Option<usize>,
+    ) -> io::Result<(usize, u64)> {
+        let total = bufs.iter().map(|b| b.len()).sum::<usize>();
+        // On an `O_APPEND` descriptor `pwrite` writes at the file's size:
+        // make that the length first. And map the file back over a hole
+        // our shrink left, before the file reaches into it.
+        let result = (if io.access.append {
+            self.trim_locked(st, io.fd)
+        } else {
+            Ok(())
+        })
+        .and_then(|()| self.fill_hole_below(st, io.fd, offset + total as u64))
+        .and_then(|()| sys::pwritev(io.fd, bufs, offset));
+        let shrunk = copied.is_some() && !st.exclusive;
+        if shrunk {
+            // A fault while Shared: the file is as the kernel says now.
+            let _ = self.adopt_disk_size(st, io.fd);
+        }
+        let written = match result {
+            Ok(n) => n,
+            // The bytes the mapping took before the fault are in the file,
+            // unless a shrink took them away.
+            Err(e) => match copied {
+                Some(copied)
+                    if copied > 0
+                        && offset + copied as u64 <= self.physical.load(Ordering::Relaxed) =>
+                {
+                    copied
+                }
+                _ => return Err(e),
+            },
+        };
+        let end = offset + written as u64;
+        self.extend_physical(st, end);
+        self.extend_len(st, end);
+        Ok((written, end))
+    }
+
+    /// Under the lock, while Shared: an append through the kernel on the
+    /// `O_APPEND` descriptor, which lands right after whatever anyone has
+    /// written: by `write(2)` and then `lseek` for where it ended (`cursor`,
+    /// a cursor write), or by `pwrite`, which moves no offset (a
+    /// `write_at`), and then `statx` for the length.
+    fn append_by_kernel(
+        &self,
+        st: &mut State,
+        io: &Io<'_>,
+        bufs: &[IoSlice<'_>],
+        cursor: bool,
+    ) -> io::Result<(usize, u64)> {
+        self.trim_locked(st, io.fd)?;
+        self.fill_hole_below(st, io.fd, u64::MAX)?;
+        let (written, end) = if cursor {
+            let written = sys::writev(io.fd, bufs)?;
+            (written, sys::tell(io.fd)?)
+        } else {
+            // On Linux, pwrite on an O_APPEND descriptor appends.
+            let written = sys::pwritev(io.fd, bufs, 0)?;
+            (written, sys::file_size(io.fd)?)
+        };
+        self.extend_physical(st, end);
+        self.extend_len(st, end);
+        Ok((written, end))
+    }
+
+    /// Under the lock, while Exclusive: an append of a page or more inside
+    /// the growth step, by `pwritev`. `None` where the kernel cannot write
+    /// at `offset` on an `O_APPEND` descriptor (`RWF_NOAPPEND` needs Linux
+    /// 6.9; else `pwrite` would land past the step): the mapping takes it.
+    fn write_into_step(
+        &self,
+        st: &mut State,
+        io: &Io<'_>,
+        bufs: &[IoSlice<'_>],
+        at: At,
+        offset: u64,
+    ) -> Option<io::Result<(usize, u64)>> {
+        use std::sync::atomic::AtomicBool;
+        static NO_NOAPPEND: AtomicBool = AtomicBool::new(false);
+        let written = match at {
+            _ if !io.access.append => sys::pwritev(io.fd, bufs, offset),
+            _ if NO_NOAPPEND.load(Ordering::Relaxed) => return None,
+            _ => match sys::pwritev_at(io.fd, bufs, offset) {
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) => {
+                    NO_NOAPPEND.store(true, Ordering::Relaxed);
+                    return None;
+                }
+                written => written,
+            },
+        };
+        Some(match written {
+            Ok(n) => {
+                self.extend_len(st, offset + n as u64);
+                Ok((n, offset + n as u64))
+            }
+            // The general path gives `File`'s answer.
+            Err(_) => self.write_by_syscall(st, io, bufs, offset, Some(0)),
+        })
+    }
+
+    /// Under the lock: the file on disk reaches at least `end`.
+    fn extend_physical(&self, st: &State, end: u64) {
+        if end > self.physical.load(Ordering::Relaxed) {
+            self.physical.store(end, Ordering::Release);
+            self.publish(st);
+        }
+    }
+
+    /// Under the lock (the only place `len` grows, so no atomic
+    /// read-modify-write is needed): publishes bytes written up to `end`.
+    fn extend_len(&self, st: &State, end: u64) {
+        if end > self.len.load(Ordering::Relaxed) {
+            self.len.store(end, Ordering::Release);
+            self.publish(st);
+        }
+    }
+
+    /// Under the lock, while Exclusive: extends the file on disk past the
+    /// write of `bufs` at `offset` by a growth step.
+    ///
+    /// With [`Growth::Reserved`] the step's blocks are allocated
+    /// (`fallocate`), so that a full disk or quota is an error here, before
+    /// any byte is copied, and the caller's `pwrite` reports it as `File`
+    /// would; where the file system cannot allocate ahead, or with
+    /// [`Growth::Sparse`], the step is a hole (`ftruncate`), and a write into
+    /// a page the disk cannot back faults in the copy routine and is redone
+    /// by `pwrite` instead. A step too large is retried as just the write.
+    fn grow(&self, st: &mut State, io: &Io<'_>, end: u64) -> io::Result<()> {
+        let physical = self.physical.load(Ordering::Relaxed);
+        let limit = sys::file_size_limit();
+        if end > limit {
+            // `File` would raise SIGXFSZ here; let `pwrite` do exactly that.
+            return Err(sys::invalid());
+        }
+        self.fill_hole_below(st, io.fd, u64::MAX)?;
+        let ahead = page_ceil(end.max(physical.saturating_add(growth_step(physical))))
+            .min(limit)
+            .min(MAX_OFFSET);
+        let extend =
+            |size: u64| match io.growth {
+                Growth::Reserved => sys::allocate(io.fd, physical, size - physical).or_else(|e| {
+                    match e.raw_os_error() {
+                        Some(code) if code == rustix::io::Errno::OPNOTSUPP.raw_os_error() => {
+                            sys::truncate(io.fd, size)
+                        }
+                        _ => Err(e),
+                    }
+                }),
+                Growth::Sparse | Growth::Exact => sys::truncate(io.fd, size),
+            };
+        let grown = match extend(ahead) {
+            Ok(()) => Ok(ahead),
+            Err(_) if ahead > end => extend(end).map(|()| end),
+            Err(e) => Err(e),
+        };
+        match grown {
+            Ok(size) => {
+                self.extend_physical(st, size);
+                Ok(())
+            }
+            Err(e) => {
+                // A failed `fallocate` may leave part of its step behind.
+                if sys::file_size(io.fd)? != physical {
+                    sys::truncate(io.fd, physical)?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Under the lock: maps the file back over the hole our shrink left if
+    /// the file is to reach past its start (`end`).
+    fn fill_hole_below(&self, st: &mut State, fd: BorrowedFd<'_>, end: u64) -> io::Result<()> {
+        match st.hole {
+            Some((from, _)) if end > from => self.fill_hole(st, fd),
+            _ => Ok(()),
+        }
+    }
+
+    /// Under the lock: cuts the file back to its logical length.
+    pub(super) fn trim_locked(&self, st: &State, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let len = self.len();
+        if self.physical.load(Ordering::Relaxed) > len {
+            // While Shared, someone else may have set the size since: theirs
+            // stands.
+            if !st.exclusive && self.adopt_disk_size(st, fd)? {
+                return Ok(());
+            }
+            sys::truncate(fd, len)?;
+            self.physical.store(len, Ordering::Release);
+            self.publish(st);
+        }
+        Ok(())
+    }
+
+    /// Cuts the file back to its logical length, so that every observer
+    /// sees it exactly. `fd` must be open for writing.
+    pub(crate) fn trim(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        if self.physical.load(Ordering::Acquire) == self.len() {
+            return Ok(());
+        }
+        let st = lock(&self.state);
+        self.trim_locked(&st, fd)
+    }
+
+    /// Sets the length, like `File::set_len` (which it calls, for the same
+    /// checks and errors).
+    ///
+    /// A shrink while Exclusive first blanks the pages it cuts off in every
+    /// window (see `State::hole`): readers on other threads take no lock,
+    /// and one still copying there must not meet a fault, which would kill
+    /// a thread that blocks SIGBUS.
+    pub(crate) fn set_len(&self, io: &Io<'_>, file: &File, size: u64) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        if st.viewed_past(size) {
+            return Err(busy());
+        }
+        let blank = st.exclusive && io.access.write && size < self.len() && size <= MAX_OFFSET;
+        if blank {
+            let to = page_ceil(self.physical.load(Ordering::Relaxed));
+            let from = page_ceil(size);
+            let read_only = self.read_only.load(Ordering::Relaxed);
+            let hole = st
+                .hole
+                .map_or((from, to), |(f, t)| (f.min(from), t.max(to)));
+            st.hole = Some(hole);
+            self.publish(&st);
+            for window in &st.windows {
+                if let Err(e) = window.blank(from, to, window.writable && !read_only) {
+                    let _ = self.fill_hole(&mut st, io.fd);
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = file.set_len(size) {
+            if blank {
+                let _ = self.fill_hole(&mut st, io.fd);
+            }
+            return Err(e);
+        }
+        self.fill_hole_below(&mut st, io.fd, size)?;
+        self.set_lengths(&st, size);
+        Ok(())
+    }
+}
+
+/// Copies `bufs` into `window` from `offset` on, probing the byte at
+/// `probe` first if given (see [`copy::copy_checked`]).
+#[inline]
+fn copy_into(
+    window: &Window,
+    offset: u64,
+    bufs: &[IoSlice<'_>],
+    probe: Option<u64>,
+) -> Result<(), Fault> {
+    let mut at = offset;
+    for buf in bufs {
+        // SAFETY: the caller checked `offset + total <= cap`, `probe < cap`
+        // and that the window is writable; `buf` is the caller's and is not
+        // in a window. Faults are recovered.
+        unsafe {
+            let to = window.at(at);
+            match probe {
+                Some(probe) => copy::copy_checked(to, buf.as_ptr(), buf.len(), window.at(probe)),
+                None => copy::copy(to, buf.as_ptr(), buf.len()),
+            }
+        }
+        .map_err(|Fault { copied }| Fault {
+            copied: (at - offset) as usize + copied,
+        })?;
+        at += buf.len() as u64;
+    }
+    Ok(())
+}
