@@ -51,3 +51,4 @@ pub fn describe(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+pub mod outsider;
