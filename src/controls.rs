@@ -373,8 +373,11 @@ impl Region<'_> {
     ///
     /// # Errors
     /// `InvalidInput` if `offset` is at or past the region's end (and `buf`
-    /// is not empty); those of [`FileExt::write_at`].
+    /// is not empty), or the file offset it makes does not fit in `off_t`;
+    /// those of [`FileExt::write_at`].
     pub fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        // Past `u64::MAX` as a file offset: what `pwrite` says past `off_t`.
+        let at = self.offset.checked_add(offset).ok_or_else(sys::invalid)?;
         let n = self.fit(offset, buf.len());
         if n == 0 && !buf.is_empty() {
             return Err(io::Error::new(
@@ -382,7 +385,7 @@ impl Region<'_> {
                 "write past the end of the region",
             ));
         }
-        self.file.write_at(&buf[..n], self.offset + offset)
+        self.file.write_at(&buf[..n], at)
     }
 
     /// [`MmapFile::advise_range`] over the region.
