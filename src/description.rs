@@ -58,8 +58,10 @@ pub(crate) trait Store: Send + Sync + Sized + 'static {
     fn size(&self, fd: BorrowedFd<'_>) -> io::Result<u64>;
     /// Like `pread`.
     fn read_at(&self, io: &Io<'_>, buf: &mut [MaybeUninit<u8>], offset: u64) -> io::Result<usize>;
-    /// Like `pwritev` at `at`; the count and the position after the bytes.
-    fn write(&self, io: &Io<'_>, bufs: &[IoSlice<'_>], at: At) -> io::Result<(usize, u64)>;
+    /// Like `pwritev` at `at`; the count and the position after the bytes,
+    /// `None` where the kernel's file offset tells it (an append made by
+    /// `write(2)`).
+    fn write(&self, io: &Io<'_>, bufs: &[IoSlice<'_>], at: At) -> io::Result<(usize, Option<u64>)>;
     /// After `read(2)`, `write(2)` or `lseek` at the kernel's file offset
     /// (see the module docs): catch up with the file's length.
     fn caught_up(&self, fd: BorrowedFd<'_>);
@@ -78,12 +80,36 @@ pub(crate) struct Description<S> {
     /// The file offset. Held across each cursor-relative call so that
     /// concurrent calls through clones or `&MmapFile` each see and advance it
     /// whole, as the kernel's `f_pos` lock does.
-    cursor: Mutex<u64>,
+    cursor: Mutex<Cursor>,
     /// The cursor is the kernel's file offset (see the module docs).
     in_kernel: AtomicBool,
     /// The descriptors of the handles of this description: where a lease
     /// is taken, and the cursor pushed before a fork.
     fds: Mutex<Vec<RawFd>>,
+}
+
+/// The cursor of a description whose cursor lives in user space.
+pub(crate) struct Cursor {
+    pos: u64,
+    /// An append by `write(2)` left the cursor in the kernel's file offset
+    /// (only the kernel knows where the file ended): read it before use.
+    in_offset: bool,
+}
+
+/// The locked cursor's position.
+struct CursorGuard<'a>(MutexGuard<'a, Cursor>);
+
+impl std::ops::Deref for CursorGuard<'_> {
+    type Target = u64;
+    fn deref(&self) -> &u64 {
+        &self.0.pos
+    }
+}
+
+impl std::ops::DerefMut for CursorGuard<'_> {
+    fn deref_mut(&mut self) -> &mut u64 {
+        &mut self.0.pos
+    }
 }
 
 /// `fd` as a `File` for one call, not closed after it.
@@ -106,7 +132,10 @@ impl<S: Store> Description<S> {
             store,
             access,
             growth,
-            cursor: Mutex::new(cursor),
+            cursor: Mutex::new(Cursor {
+                pos: cursor,
+                in_offset: false,
+            }),
             in_kernel: AtomicBool::new(in_kernel),
             fds: Mutex::new(vec![fd.as_raw_fd()]),
         }
@@ -144,41 +173,51 @@ impl<S: Store> Description<S> {
     }
 
     /// The cursor's lock, for [`crate::fork`].
-    pub(crate) fn cursor_lock(&self) -> &Mutex<u64> {
+    pub(crate) fn cursor_lock(&self) -> &Mutex<Cursor> {
         &self.cursor
     }
 
-    /// With the cursor locked (`pos`) before a fork: moves the cursor into
-    /// the kernel's file offset for good, which parent and child share.
-    pub(crate) fn push_cursor(&self, pos: &MutexGuard<'_, u64>, fd: BorrowedFd<'_>) {
-        if !self.in_kernel.load(Ordering::Acquire) && sys::seek_to(fd, **pos).is_ok() {
+    /// With the cursor locked before a fork, or for a `File` made of a
+    /// clone while other clones live on: moves the cursor into the
+    /// kernel's file offset for good, which the others share.
+    pub(crate) fn move_cursor_to_kernel(
+        &self,
+        cursor: &mut Cursor,
+        fd: BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        if !self.in_kernel.load(Ordering::Acquire) {
+            if !cursor.in_offset {
+                sys::seek_to(fd, cursor.pos)?;
+            }
             self.in_kernel.store(true, Ordering::Release);
         }
+        Ok(())
     }
 
     /// Hands the cursor to the kernel's file offset, for a `File` made of a
     /// clone while other clones live on.
     pub(crate) fn share_with_file(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let pos = lock(&self.cursor);
-        if !self.in_kernel.load(Ordering::Acquire) {
-            sys::seek_to(fd, *pos)?;
-            self.in_kernel.store(true, Ordering::Release);
-        }
+        self.move_cursor_to_kernel(&mut lock(&self.cursor), fd)?;
         self.store.share_offsets();
         Ok(())
     }
 
-    /// Locks the cursor for one cursor-relative call; `None` if it lives in
-    /// the kernel (checked under the lock, which a fork takes).
-    fn cursor(&self) -> (MutexGuard<'_, u64>, bool) {
-        let pos = lock(&self.cursor);
+    /// Locks the cursor for one cursor-relative call, and says whether it
+    /// lives in the kernel for good (checked under the lock, which a fork
+    /// takes). A cursor an append left in the kernel's offset is read back.
+    fn cursor(&self, fd: BorrowedFd<'_>) -> io::Result<(CursorGuard<'_>, bool)> {
+        let mut cursor = lock(&self.cursor);
         let in_kernel = self.in_kernel.load(Ordering::Acquire);
-        (pos, in_kernel)
+        if cursor.in_offset && !in_kernel {
+            cursor.pos = sys::tell(fd)?;
+            cursor.in_offset = false;
+        }
+        Ok((CursorGuard(cursor), in_kernel))
     }
 
     /// The cursor, for `stream_position` and `into_file`.
     pub(crate) fn position(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
-        match self.cursor() {
+        match self.cursor(fd)? {
             (_, true) => sys::tell(fd),
             (pos, false) => Ok(*pos),
         }
@@ -245,7 +284,7 @@ impl<S: Store> Description<S> {
         fd: BorrowedFd<'_>,
         bufs: &mut [IoSliceMut<'_>],
     ) -> io::Result<usize> {
-        let (mut pos, in_kernel) = self.cursor();
+        let (mut pos, in_kernel) = self.cursor(fd)?;
         if in_kernel {
             return (&*as_file(fd)).read_vectored(bufs);
         }
@@ -271,7 +310,7 @@ impl<S: Store> Description<S> {
     /// Reads from the cursor to the end into `buf`, reserving once and
     /// copying once.
     pub(crate) fn read_to_end(&self, fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<usize> {
-        let (mut pos, in_kernel) = self.cursor();
+        let (mut pos, in_kernel) = self.cursor(fd)?;
         if in_kernel {
             let read = (&*as_file(fd)).read_to_end(buf);
             self.store.caught_up(fd);
@@ -330,7 +369,7 @@ impl<S: Store> Description<S> {
         fd: BorrowedFd<'_>,
         bufs: &[IoSlice<'_>],
     ) -> io::Result<usize> {
-        let (mut pos, in_kernel) = self.cursor();
+        let (mut pos, in_kernel) = self.cursor(fd)?;
         if in_kernel {
             let written = (&*as_file(fd)).write_vectored(bufs)?;
             self.store.caught_up(fd);
@@ -348,12 +387,15 @@ impl<S: Store> Description<S> {
         };
         let bufs = &bufs[..bufs.len().min(IOV_MAX)];
         let (n, after) = self.store.write(&self.io(fd), bufs, at)?;
-        *pos = after;
+        match after {
+            Some(after) => *pos = after,
+            None => pos.0.in_offset = true,
+        }
         Ok(n)
     }
 
     pub(crate) fn seek(&self, fd: BorrowedFd<'_>, target: SeekFrom) -> io::Result<u64> {
-        let (mut pos, in_kernel) = self.cursor();
+        let (mut pos, in_kernel) = self.cursor(fd)?;
         if in_kernel {
             let pos = (&*as_file(fd)).seek(target);
             self.store.caught_up(fd);
@@ -386,7 +428,7 @@ impl<S: Store> Description<S> {
         if !S::SENDS_FILE {
             return Err(io::ErrorKind::Unsupported.into());
         }
-        let (mut pos, in_kernel) = self.cursor();
+        let (mut pos, in_kernel) = self.cursor(fd)?;
         if in_kernel {
             return Err(io::ErrorKind::Unsupported.into());
         }

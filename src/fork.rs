@@ -19,7 +19,7 @@ use std::cell::RefCell;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Arc, MutexGuard, Once, Weak};
 
-use crate::description::Description;
+use crate::description::{Cursor, Description};
 use crate::inode::{self, Inode, REGISTRY, Registry, State, lock};
 
 /// Registers the handlers, once per process.
@@ -38,7 +38,7 @@ pub(crate) fn register() {
 struct Held {
     _fds: Vec<MutexGuard<'static, Vec<RawFd>>>,
     _states: Vec<MutexGuard<'static, State>>,
-    _cursors: Vec<MutexGuard<'static, u64>>,
+    _cursors: Vec<MutexGuard<'static, Cursor>>,
     leases: MutexGuard<'static, inode::Leases>,
     _registry: MutexGuard<'static, Registry>,
     _descriptions: Vec<Arc<Description<Inode>>>,
@@ -67,7 +67,7 @@ extern "C" fn prepare() {
     let descriptions: Vec<_> = inodes.iter().flat_map(|i| i.descriptions()).collect();
     // SAFETY (the three `extend`s): `Held` keeps `descriptions` and
     // `inodes`, which own these mutexes, alive longer than the guards.
-    let cursors: Vec<_> = descriptions
+    let mut cursors: Vec<_> = descriptions
         .iter()
         .map(|d| unsafe { extend(lock(d.cursor_lock())) })
         .collect();
@@ -82,11 +82,13 @@ extern "C" fn prepare() {
         .iter()
         .map(|d| unsafe { extend(lock(d.fds())) })
         .collect();
-    for ((desc, pos), fds) in descriptions.iter().zip(&cursors).zip(&fds) {
+    for ((desc, cursor), fds) in descriptions.iter().zip(&mut cursors).zip(&fds) {
         if let Some(&fd) = fds.first() {
             // SAFETY: a handle of the description holds `fd` open; it cannot
             // close while we hold the description's `fds`.
-            desc.push_cursor(pos, unsafe { BorrowedFd::borrow_raw(fd) });
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            // An `lseek` to an offset we had cannot fail.
+            let _ = desc.move_cursor_to_kernel(cursor, fd);
         }
     }
     let leases = inode::lock_leases();

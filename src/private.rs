@@ -344,7 +344,7 @@ impl Store for PrivateMap {
         Ok(n)
     }
 
-    fn write(&self, io: &Io<'_>, bufs: &[IoSlice<'_>], at: At) -> io::Result<(usize, u64)> {
+    fn write(&self, io: &Io<'_>, bufs: &[IoSlice<'_>], at: At) -> io::Result<(usize, Option<u64>)> {
         let _ = io;
         let mut st = lock(&self.state);
         let len = self.len();
@@ -355,7 +355,7 @@ impl Store for PrivateMap {
         };
         let end = check_range(offset, total)?;
         if total == 0 {
-            return Ok((0, offset));
+            return Ok((0, Some(offset)));
         }
         if st.views.iter().any(|&e| e > offset) {
             return Err(busy());
@@ -384,7 +384,7 @@ impl Store for PrivateMap {
         if end > len {
             self.len.store(end, Ordering::Release);
         }
-        Ok((total, end))
+        Ok((total, Some(end)))
     }
 
     fn caught_up(&self, _fd: BorrowedFd<'_>) {}

@@ -818,7 +818,7 @@ impl crate::description::Store for Inode {
         io: &crate::description::Io<'_>,
         bufs: &[io::IoSlice<'_>],
         at: At,
-    ) -> io::Result<(usize, u64)> {
+    ) -> io::Result<(usize, Option<u64>)> {
         Inode::write(self, io, bufs, at)
     }
 

@@ -37,19 +37,8 @@ pub(super) fn growth_step(size: u64) -> u64 {
 /// How a write is carried out.
 #[derive(Debug)]
 enum Plan {
-    /// Copy into the mapping at `offset`, probing the byte at `probe`
-    /// first if given; with `grow`, after growing the file on disk by a
-    /// step past the write.
-    Map {
-        offset: u64,
-        grow: bool,
-        probe: Option<u64>,
-    },
-    /// An append of a page or more into the growth step (after growing it,
-    /// with `grow`), by `pwrite`: the kernel fills fresh page-cache pages
-    /// without the page fault and the zeroing that each costs through the
-    /// mapping (4 KiB appends ran at half `File`'s speed that way).
-    IntoStep { offset: u64, grow: bool },
+    /// Through the mapping.
+    Map(Mapped),
     /// `pwrite` at `offset`: `File`'s write, for what the mapping must not
     /// take.
     Pwrite { offset: u64 },
@@ -58,6 +47,21 @@ enum Plan {
     Append,
     /// `pwrite` on the `O_APPEND` descriptor: the same, moving no offset.
     AppendPositional,
+}
+
+/// A write through the mapping.
+#[derive(Debug)]
+struct Mapped {
+    offset: u64,
+    /// Grow the file on disk by a step past the write first.
+    grow: bool,
+    /// Probe this byte first (see `read.rs`).
+    probe: Option<u64>,
+    /// An append of a page or more into the growth step: by `pwrite`
+    /// where the kernel can write there. It fills fresh page-cache pages
+    /// without the page fault and the zeroing that each costs through the
+    /// mapping (4 KiB appends ran at half `File`'s speed that way).
+    into_step: bool,
 }
 
 impl State {
@@ -70,13 +74,13 @@ impl State {
 impl Inode {
     /// Writes `bufs` at `at`, like `pwritev` (or `write` in append mode).
     /// Returns the bytes written and the position after them (where the
-    /// cursor goes).
+    /// cursor goes), `None` where only the kernel's file offset knows it.
     pub(crate) fn write(
         &self,
         io: &Io<'_>,
         bufs: &[IoSlice<'_>],
         at: At,
-    ) -> io::Result<(usize, u64)> {
+    ) -> io::Result<(usize, Option<u64>)> {
         let mut st = lock(&self.state);
         let total = bufs.iter().fold(0usize, |n, b| n.saturating_add(b.len()));
         let offset = match at {
@@ -85,7 +89,7 @@ impl Inode {
         };
         check_range(offset, total)?;
         if total == 0 {
-            return Ok((0, offset));
+            return Ok((0, Some(offset)));
         }
         if st.viewed_past(offset) {
             return Err(busy());
@@ -98,10 +102,8 @@ impl Inode {
         }
         let plan = self.plan(&mut st, io, at, offset, total)?;
         let done = self.carry_out(&mut st, io, bufs, at, plan);
-        if !st.exclusive
-            && let Ok((_, end)) = done
-            && end >= st.lease_retry_at
-        {
+        let end = self.len();
+        if !st.exclusive && done.is_ok() && end >= st.lease_retry_at {
             // Grown by a step since the lease broke: whoever had the file
             // open may have closed it.
             self.try_lease(&mut st);
@@ -163,11 +165,12 @@ impl Inode {
             // the file still reaches past the write; else the size was just
             // asked and the write's own first byte is the probe.
             let probe = if probe_tail { tail } else { offset };
-            return Ok(Plan::Map {
+            return Ok(Plan::Map(Mapped {
                 offset,
                 grow: false,
                 probe: Some(probe),
-            });
+                into_step: false,
+            }));
         }
         // Exclusive: `len` and `physical` are the truth.
         if offset > physical || (io.growth == Growth::Exact && end > len) {
@@ -179,19 +182,16 @@ impl Inode {
             // A page of a hole the disk cannot back faults when written.
             return Ok(Plan::Pwrite { offset });
         }
-        let grow = end > physical;
-        Ok(if page_append {
-            Plan::IntoStep { offset, grow }
-        } else {
-            Plan::Map {
-                offset,
-                grow,
-                probe: None,
-            }
-        })
+        Ok(Plan::Map(Mapped {
+            offset,
+            grow: end > physical,
+            probe: None,
+            into_step: page_append,
+        }))
     }
 
-    /// Under the lock: makes the write `plan` says.
+    /// Under the lock: makes the write `plan` says; returns as
+    /// [`Inode::write`].
     fn carry_out(
         &self,
         st: &mut State,
@@ -199,18 +199,33 @@ impl Inode {
         bufs: &[IoSlice<'_>],
         at: At,
         plan: Plan,
-    ) -> io::Result<(usize, u64)> {
-        let (offset, grow, probe, into_step) = match plan {
-            Plan::Pwrite { offset } => return self.write_by_syscall(st, io, bufs, offset, None),
-            Plan::Append => return self.append_by_kernel(st, io, bufs, true),
-            Plan::AppendPositional => return self.append_by_kernel(st, io, bufs, false),
-            Plan::Map {
-                offset,
-                grow,
-                probe,
-            } => (offset, grow, probe, false),
-            Plan::IntoStep { offset, grow } => (offset, grow, None, true),
+    ) -> io::Result<(usize, Option<u64>)> {
+        let done = match plan {
+            Plan::Append => return Ok((self.append_by_kernel(st, io, bufs, true)?, None)),
+            Plan::AppendPositional => {
+                let written = self.append_by_kernel(st, io, bufs, false)?;
+                return Ok((written, Some(self.len())));
+            }
+            Plan::Pwrite { offset } => self.write_by_syscall(st, io, bufs, offset, None),
+            Plan::Map(mapped) => self.write_mapped(st, io, bufs, at, mapped),
         };
+        done.map(|(n, end)| (n, Some(end)))
+    }
+
+    /// Under the lock: a write through the mapping (see [`Mapped`]).
+    fn write_mapped(
+        &self,
+        st: &mut State,
+        io: &Io<'_>,
+        bufs: &[IoSlice<'_>],
+        at: At,
+        Mapped {
+            offset,
+            grow,
+            probe,
+            into_step,
+        }: Mapped,
+    ) -> io::Result<(usize, u64)> {
         let total = bufs.iter().map(|b| b.len()).sum::<usize>();
         let end = offset + total as u64;
         let before = self.physical.load(Ordering::Relaxed);
@@ -292,29 +307,32 @@ impl Inode {
 
     /// Under the lock, while Shared: an append through the kernel on the
     /// `O_APPEND` descriptor, which lands right after whatever anyone has
-    /// written: by `write(2)` and then `lseek` for where it ended (`cursor`,
-    /// a cursor write), or by `pwrite`, which moves no offset (a
-    /// `write_at`), and then `statx` for the length.
+    /// written: by `write(2)` for a cursor write ([`Plan::Append`]), which
+    /// leaves the cursor in the kernel's file offset until it is next
+    /// needed, or by `pwrite`, which moves no offset, for a `write_at`. Only
+    /// the kernel knows where it landed; the length becomes at least what
+    /// it was plus what was written, which is exact unless someone else
+    /// changed the size (then it lags, as for any such change).
     fn append_by_kernel(
         &self,
         st: &mut State,
         io: &Io<'_>,
         bufs: &[IoSlice<'_>],
         cursor: bool,
-    ) -> io::Result<(usize, u64)> {
+    ) -> io::Result<usize> {
         self.trim_locked(st, io.fd)?;
         self.fill_hole_below(st, io.fd, u64::MAX)?;
-        let (written, end) = if cursor {
-            let written = sys::writev(io.fd, bufs)?;
-            (written, sys::tell(io.fd)?)
+        let before = self.len();
+        let written = if cursor {
+            sys::writev(io.fd, bufs)?
         } else {
             // On Linux, pwrite on an O_APPEND descriptor appends.
-            let written = sys::pwritev(io.fd, bufs, 0)?;
-            (written, sys::file_size(io.fd)?)
+            sys::pwritev(io.fd, bufs, 0)?
         };
+        let end = before.saturating_add(written as u64);
         self.extend_physical(st, end);
         self.extend_len(st, end);
-        Ok((written, end))
+        Ok(written)
     }
 
     /// Under the lock, while Exclusive: an append of a page or more inside
