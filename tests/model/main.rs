@@ -632,3 +632,146 @@ fn anonymous_file_through_every_handle() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------
+// Issue 11: File's results outside one process. These fail until the core
+// follows /work/notes/issue11-design.md.
+// ---------------------------------------------------------------------------
+
+fn text(len: usize, seed: u32) -> Data {
+    Data {
+        len,
+        seed,
+        text: true,
+    }
+}
+
+/// Row 1: our handle is opened with `append(true)`; another process
+/// appends with `O_APPEND` between two of our appends, no flush between:
+/// `a1 b1 a2`, as with `File` (not `a1 a2`, zeros, `b1`).
+#[test]
+fn issue11_outsider_appends_between_our_appends() {
+    check_cfg(
+        Cfg {
+            main_append: true,
+            ..unobserved()
+        },
+        vec![
+            Op::Write {
+                h: H::Main,
+                data: text(2, 1),
+            },
+            Op::Outsider {
+                cmd: Out::Append { data: text(2, 2) },
+            },
+            Op::Write {
+                h: H::Main,
+                data: text(2, 3),
+            },
+        ],
+    );
+}
+
+/// Row 2: another process does `write_at(b"B", 1000)` and `sync_all` after
+/// we wrote 100 bytes; we drop: the file keeps its 1,001 bytes.
+#[test]
+fn issue11_outsider_write_survives_our_drop() {
+    check_cfg(
+        unobserved(),
+        vec![
+            Op::Write {
+                h: H::Main,
+                data: text(100, 1),
+            },
+            Op::Outsider {
+                cmd: Out::WriteAt {
+                    data: text(1, 2),
+                    at: Pos::Abs(1000),
+                },
+            },
+            Op::Outsider { cmd: Out::SyncAll },
+            Op::Outsider { cmd: Out::Close },
+            Op::Drop { h: H::Main },
+        ],
+    );
+}
+
+/// Row 3: fork; the parent writes; the child drops its inherited handle:
+/// the parent's bytes stay.
+#[test]
+fn issue11_fork_child_drop_keeps_parents_write() {
+    isolated("issue11_fork_child_drop_keeps_parents_write", || {
+        check_cfg(
+            unobserved(),
+            vec![
+                Op::Fork { kid: vec![] },
+                Op::Write {
+                    h: H::Main,
+                    data: text(100, 1),
+                },
+                Op::Child {
+                    kid: vec![Kid::Drop(H::Main)],
+                },
+            ],
+        );
+    });
+}
+
+/// Row 4: fork; the child writes C, then the parent writes P through the
+/// same handle: `... C P`, as the file offset is shared.
+#[test]
+fn issue11_fork_child_and_parent_share_the_cursor() {
+    isolated("issue11_fork_child_and_parent_share_the_cursor", || {
+        check_cfg(
+            unobserved(),
+            vec![
+                Op::Fork {
+                    kid: vec![Kid::Do(Op::Write {
+                        h: H::Main,
+                        data: text(1, 1),
+                    })],
+                },
+                Op::Write {
+                    h: H::Main,
+                    data: text(1, 2),
+                },
+            ],
+        );
+    });
+}
+
+/// The outsider on the anonymous world opens `/proc/<our pid>/fd/N`, and
+/// sees our unflushed bytes and the exact size.
+#[test]
+fn issue11_outsider_on_anonymous_file() {
+    check_cfg(
+        Cfg {
+            observe: false,
+            ..fixed(true)
+        },
+        vec![
+            Op::WriteAll {
+                h: H::Main,
+                data: bytes(5000),
+            },
+            Op::Outsider {
+                cmd: Out::ReadAt {
+                    len: 100,
+                    at: Pos::End(-50),
+                },
+            },
+            Op::Outsider {
+                cmd: Out::WriteAt {
+                    data: text(10, 2),
+                    at: Pos::End(3000),
+                },
+            },
+            Op::Outsider { cmd: Out::Len },
+            Op::Read {
+                h: H::Main,
+                len: 10,
+            },
+            Op::Metadata { h: H::Main },
+        ],
+    );
+}
