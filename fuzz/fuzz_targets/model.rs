@@ -4,16 +4,30 @@
 //! The decoder follows the proptest strategies in tests/model/main.rs: small
 //! sizes and offsets mostly, some near page and growth boundaries, a few huge
 //! ones, only where every write fails so that files stay small.
+//!
+//! The other actors work here too. The outsider is this fuzz binary started
+//! again with the outsider's environment variable: `init` (libFuzzer's
+//! `LLVMFuzzerInitialize`, before any fuzzing) sees it and serves instead
+//! (`world::serve_outsider`), then exits; one pair of outsiders per fuzzing
+//! process, kept between inputs. Fork is as safe as in the test: libFuzzer
+//! runs inputs on the main thread, and its only other thread (the RSS
+//! watcher) sleeps between `getrusage` calls, holding no lock the child
+//! needs; a panic in the child aborts it (libfuzzer-sys' hook), which the
+//! runner reports as the child's death.
+//!
+//! With `MMAPFILE_MODEL_TWINS` set, both worlds are `File`s (the harness'
+//! own check, which must never crash).
 #![no_main]
 
 #[path = "../../tests/model/world.rs"]
 mod world;
 
 use std::io::SeekFrom;
+use std::process::Command;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use world::{Cfg, Data, Ext, H, Op};
+use world::{Cfg, Data, Ext, H, Kid, Op, Out, Pos};
 
 /// At most this many operations a case, as in the proptest test.
 const MAX_OPS: usize = 60;
@@ -30,7 +44,12 @@ fn pick(u: &mut Unstructured, weights: &[u32]) -> Result<usize> {
     unreachable!("x is below the sum of the weights")
 }
 
-fn handle(u: &mut Unstructured) -> Result<H> {
+/// As `handle` in tests/model/main.rs: `solo` cases keep to `Main` and its
+/// clone mostly.
+fn handle(u: &mut Unstructured, solo: bool) -> Result<H> {
+    if solo {
+        return Ok([H::Main, H::Clone, H::App, H::Ro][pick(u, &[24, 4, 1, 1])?]);
+    }
     Ok([H::Main, H::Clone, H::App, H::Ro, H::Wo][pick(u, &[6, 2, 2, 2, 1])?])
 }
 
@@ -150,10 +169,90 @@ fn few<T>(
     (0..u.int_in_range(0..=3)?).map(|_| item(u)).collect()
 }
 
+/// As `pos` in tests/model/main.rs: mostly just past our length, inside a
+/// growth step.
+fn pos(u: &mut Unstructured) -> Result<Pos> {
+    Ok(match pick(u, &[4, 1, 1, 2, 1])? {
+        0 => Pos::End(u.int_in_range(0..=(128 << 10) - 1)?),
+        1 => Pos::End(u.int_in_range(0..=7)?),
+        2 => Pos::End(u.int_in_range(-4200..=-1)?),
+        3 => Pos::Abs(u.int_in_range(0..=69_999)?),
+        _ => Pos::Abs(u.int_in_range(0..=(4 << 20) - 1)?),
+    })
+}
+
+fn outsider(u: &mut Unstructured) -> Result<Out> {
+    Ok(match pick(u, &[4, 3, 1, 1, 1, 1, 1, 1, 2])? {
+        0 => Out::WriteAt {
+            data: data(u)?,
+            at: pos(u)?,
+        },
+        1 => Out::Append { data: data(u)? },
+        2 => Out::SetLen { size: pos(u)? },
+        3 => Out::Len,
+        4 => Out::ReadAt {
+            len: size(u)?,
+            at: pos(u)?,
+        },
+        5 => Out::OpenLen,
+        6 => Out::StatLen,
+        7 => Out::SyncAll,
+        _ => Out::Close,
+    })
+}
+
+/// As `kids` in tests/model/main.rs: up to three, nothing after `Exit`.
+fn kids(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Vec<Kid>> {
+    let mut kids = Vec::new();
+    for _ in 0..u.int_in_range(0..=3)? {
+        let kid = match pick(u, &[3, 4, 2, 1, 2, 1, 1, 2, 1, 1])? {
+            0 => Kid::Do(Op::Read {
+                h: handle(u, solo)?,
+                len: size(u)?,
+            }),
+            1 => Kid::Do(Op::Write {
+                h: handle(u, solo)?,
+                data: data(u)?,
+            }),
+            2 => Kid::Do(Op::WriteAt {
+                h: handle(u, solo)?,
+                data: data(u)?,
+                offset: offset(u, anon)?,
+            }),
+            3 => Kid::Do(Op::ReadAt {
+                h: handle(u, solo)?,
+                len: size(u)?,
+                offset: offset(u, anon)?,
+            }),
+            4 => Kid::Do(Op::Seek {
+                h: handle(u, solo)?,
+                pos: seek_from(u, anon)?,
+            }),
+            5 => Kid::Do(Op::StreamPosition {
+                h: handle(u, solo)?,
+            }),
+            6 => Kid::Do(Op::SetLen {
+                h: handle(u, solo)?,
+                size: set_len_size(u, anon)?,
+            }),
+            7 => Kid::Drop(handle(u, solo)?),
+            8 => Kid::DropAll,
+            _ => Kid::Exit,
+        };
+        let exit = matches!(kid, Kid::Exit);
+        kids.push(kid);
+        if exit {
+            break;
+        }
+    }
+    Ok(kids)
+}
+
 /// An operation, with the weights of `op` in tests/model/main.rs; `anon`:
-/// for an anonymous world (see `huge`).
-fn op(u: &mut Unstructured, anon: bool) -> Result<Op> {
-    const WEIGHTS: [u32; 24] = [
+/// for an anonymous world (see `huge`); `solo`: see `handle`.
+fn op(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Op> {
+    let handle = |u: &mut Unstructured| handle(u, solo);
+    const WEIGHTS: [u32; 27] = [
         6, // Read
         2, // ReadExact
         2, // ReadToEnd
@@ -177,7 +276,10 @@ fn op(u: &mut Unstructured, anon: bool) -> Result<Op> {
         2, // Drop
         1, // Reopen
         1, // IntoFile
-        2, // External
+        1, // External
+        6, // Outsider
+        1, // Fork
+        2, // Child
     ];
     Ok(match pick(u, &WEIGHTS)? {
         0 => Op::Read {
@@ -253,8 +355,17 @@ fn op(u: &mut Unstructured, anon: bool) -> Result<Op> {
             truncate: u.arbitrary()?,
         },
         22 => Op::IntoFile { h: handle(u)? },
-        _ => Op::External {
+        23 => Op::External {
             change: external(u)?,
+        },
+        24 => Op::Outsider {
+            cmd: outsider(u)?,
+        },
+        25 => Op::Fork {
+            kid: kids(u, anon, solo)?,
+        },
+        _ => Op::Child {
+            kid: kids(u, anon, solo)?,
         },
     })
 }
@@ -268,11 +379,15 @@ fn cfg(u: &mut Unstructured) -> Result<Cfg> {
         1 => u.int_in_range(0..=19_999)?,
         _ => near_multiple(u, 4096, 6)? as usize,
     };
+    let init = data_of_len(u, len)?;
+    let anonymous = u.ratio(1u8, 4)?;
     Ok(Cfg {
         exact_len,
         reserve,
-        init: data_of_len(u, len)?,
-        anonymous: u.ratio(1u8, 4)?,
+        init,
+        anonymous,
+        observe: u.arbitrary()?,
+        main_append: !anonymous && u.ratio(1u8, 5)?,
     })
 }
 
@@ -286,16 +401,34 @@ struct Case {
 impl<'a> Arbitrary<'a> for Case {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         let cfg = cfg(u)?;
+        let solo = u.ratio(1u8, 3)?;
         let mut ops = Vec::new();
         while !u.is_empty() && ops.len() < MAX_OPS {
-            ops.push(op(u, cfg.anonymous)?);
+            ops.push(op(u, cfg.anonymous, solo)?);
         }
         Ok(Case { cfg, ops })
     }
 }
 
-fuzz_target!(|case: Case| {
-    if let Err(e) = world::run(case.cfg, &case.ops) {
-        panic!("{e}");
+/// This fuzz binary again, as an outsider (see `init`).
+fn outsider_command() -> Command {
+    Command::new(std::env::current_exe().expect("the fuzz binary"))
+}
+
+fuzz_target!(
+    init: {
+        if world::is_outsider() {
+            world::serve_outsider();
+            std::process::exit(0);
+        }
+        world::set_outsider_command(outsider_command);
+    },
+    |case: Case| {
+        // `File` in both worlds: the harness' own check, as in the test.
+        let twins = std::env::var_os("MMAPFILE_MODEL_TWINS").is_some();
+        let run = if twins { world::run_twins } else { world::run };
+        if let Err(e) = run(case.cfg, &case.ops) {
+            panic!("{e}");
+        }
     }
-});
+);
