@@ -17,10 +17,20 @@
 
 use std::cell::RefCell;
 use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, MutexGuard, Once, Weak};
 
 use crate::description::{Cursor, Description};
 use crate::inode::{self, Inode, REGISTRY, Registry, State, lock};
+
+/// Set by the first fork: every descriptor open then is shared with a
+/// child, including those of `File`s the crate may be handed later.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process (or one it was forked from) has forked.
+pub(crate) fn happened() -> bool {
+    FORKED.load(Ordering::Acquire)
+}
 
 /// Registers the handlers, once per process.
 pub(crate) fn register() {
@@ -62,6 +72,7 @@ unsafe fn extend<T>(guard: MutexGuard<'_, T>) -> MutexGuard<'static, T> {
 }
 
 extern "C" fn prepare() {
+    FORKED.store(true, Ordering::Release);
     let registry = lock(&REGISTRY);
     let inodes: Vec<Arc<Inode>> = registry.values().filter_map(Weak::upgrade).collect();
     let descriptions: Vec<_> = inodes.iter().flat_map(|i| i.descriptions()).collect();

@@ -38,7 +38,7 @@ mod lease;
 mod read;
 mod write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
@@ -132,9 +132,6 @@ pub(crate) struct Inode {
     physical: AtomicU64,
     /// Address space to reserve when mapping a new window.
     reserve: u64,
-    /// Set once a description of this file keeps its cursor in the kernel
-    /// (see `Description::share_with_file`).
-    offsets_shared: AtomicBool,
     /// Set by `MmapFile::protect(ReadOnly)`: every window is read-only and
     /// writes fail. Changed only under `state`.
     read_only: AtomicBool,
@@ -198,6 +195,11 @@ unsafe impl Sync for Inode {}
 pub(crate) type Registry = HashMap<(u64, u64), Weak<Inode>>;
 pub(crate) static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
 
+/// The files of which a description kept its cursor in the kernel, shared
+/// with a `File` (see [`Inode::share_offsets`]). Never shrinks: a `File`
+/// may come back to the crate at any time.
+static SHARED_OFFSETS: LazyLock<Mutex<HashSet<(u64, u64)>>> = LazyLock::new(Default::default);
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic never leaves the state half-changed (the lengths are atomics
     // stored last), so a poisoned lock is still good.
@@ -252,9 +254,11 @@ impl Inode {
                 inode
             }
         };
-        // `File` hands on a descriptor whose offset is shared with a clone
-        // turned into a `File`; so do we (see `share_with_file`).
-        let in_kernel = !join.opened && inode.offsets_shared.load(Ordering::Acquire);
+        // A descriptor the crate is handed (`try_from`) may share its offset
+        // with a clone turned into a `File` (see `share_with_file`), or,
+        // after a fork, with the child: then the cursor stays there.
+        let in_kernel =
+            !join.opened && (fork::happened() || lock(&SHARED_OFFSETS).contains(&join.key));
         let desc = Arc::new(Description::new(
             Arc::clone(&inode),
             join.access,
@@ -315,7 +319,6 @@ impl Inode {
             hole_start: AtomicU64::new(u64::MAX),
             physical: AtomicU64::new(size),
             reserve: join.reserve,
-            offsets_shared: Default::default(),
             read_only: Default::default(),
             state: Mutex::new(State {
                 windows,
@@ -666,9 +669,11 @@ impl Inode {
 }
 
 impl Inode {
-    /// Records that a description keeps its cursor in the kernel.
+    /// Records that a description of this file keeps its cursor in the
+    /// kernel, shared with a `File` made of a clone: a `File` handed to the
+    /// crate later may be that one, even after this inode is gone.
     pub(crate) fn share_offsets(&self) {
-        self.offsets_shared.store(true, Ordering::Release);
+        lock(&SHARED_OFFSETS).insert(self.key);
     }
 
     /// Records a `sync_data`/`sync_all`: the writes that follow are likely

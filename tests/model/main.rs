@@ -775,3 +775,28 @@ fn issue11_outsider_on_anonymous_file() {
         ],
     );
 }
+
+/// A `File` taken out of a forked description (`into_file`) and wrapped
+/// again (`try_from`) still shares the offset with the child: the child's
+/// write moves the parent's cursor.
+#[test]
+fn fork_then_into_file_keeps_the_offset_shared() {
+    isolated("fork_then_into_file_keeps_the_offset_shared", || {
+        check_cfg(
+            unobserved(),
+            vec![
+                Op::Child { kid: vec![] },
+                Op::IntoFile { h: H::Main },
+                Op::Child {
+                    kid: vec![
+                        Kid::Do(Op::Write {
+                            h: H::Main,
+                            data: text(1, 0),
+                        }),
+                        Kid::Do(Op::Read { h: H::Main, len: 0 }),
+                    ],
+                },
+            ],
+        );
+    });
+}
