@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use mmapfile::{Advice, MmapFile, Protection};
 
 mod common;
-use common::{child_mode, describe, wrapped_child};
+use common::child::{child_mode, describe, wrapped_child};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1 << 20;

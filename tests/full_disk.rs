@@ -18,7 +18,7 @@ use std::process::{Command, Output, Stdio};
 use mmapfile::MmapFile;
 
 mod common;
-use common::{child_mode, describe, wrapped_child};
+use common::child::{child_mode, describe, wrapped_child};
 
 const ENOSPC: i32 = 28;
 const EFBIG: i32 = 27;

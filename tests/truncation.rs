@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use mmapfile::MmapFile;
 
 mod common;
-use common::{child, child_mode, describe};
+use common::child::{child, child_mode, describe};
 
 const PATHS_ENV: &str = "MMAPFILE_TRUNCATION_PATHS";
 const SIZE_ENV: &str = "MMAPFILE_TRUNCATION_SIZE";
