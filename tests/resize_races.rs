@@ -215,3 +215,113 @@ fn readers_survive_set_len_shrinking_and_growing() {
         "file on disk after the race"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Truncation while other threads are in the middle of large reads.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn concurrent_reads_survive_truncate_and_extend() {
+    const FILE: u64 = 4 << 20;
+    /// Never truncated below: bytes here are always the pattern.
+    const FLOOR: u64 = 1 << 20;
+    const BLOCK: usize = 1 << 20;
+    const ROUNDS: u64 = 200;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let full = pattern(0, FILE as usize);
+    fs::write(&path, &full).unwrap();
+    let mm = MmapFile::open(&path).unwrap();
+    assert!(mm.is_mapped());
+    let other = fs::OpenOptions::new().write(true).open(&path).unwrap();
+
+    let stop = AtomicBool::new(false);
+    let reads = AtomicU64::new(0);
+    let short = AtomicU64::new(0);
+    let errors = AtomicU64::new(0);
+    let zeros = AtomicU64::new(0);
+    let bad = Mutex::new(Vec::<String>::new());
+
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (mm, stop, reads, short, errors, zeros, bad) =
+                (&mm, &stop, &reads, &short, &errors, &zeros, &bad);
+            s.spawn(move || {
+                let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (t + 1);
+                let mut buf = vec![0u8; BLOCK];
+                while !stop.load(Ordering::Relaxed) {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    // Anywhere, page-aligned or not, often across the end.
+                    let off = rng % FILE;
+                    buf.fill(0xff);
+                    match mm.read_at(&mut buf, off) {
+                        Ok(n) => {
+                            reads.fetch_add(1, Ordering::Relaxed);
+                            if n > BLOCK {
+                                bad.lock()
+                                    .unwrap()
+                                    .push(format!("read_at {off}: {n} > {BLOCK}"));
+                                continue;
+                            }
+                            if n < BLOCK {
+                                short.fetch_add(1, Ordering::Relaxed);
+                            }
+                            for (i, &b) in buf[..n].iter().enumerate() {
+                                let p = off + i as u64;
+                                if b == pat(p) {
+                                    continue;
+                                }
+                                if b == 0 && p >= FLOOR {
+                                    zeros.fetch_add(1, Ordering::Relaxed);
+                                    continue;
+                                }
+                                bad.lock().unwrap().push(format!(
+                                    "read_at({BLOCK} @ {off}) = {n}: byte {p} is {b:#04x}, \
+                                     written {:#04x}",
+                                    pat(p)
+                                ));
+                                break;
+                            }
+                        }
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+        for round in 0..ROUNDS {
+            let cut = FLOOR + (round * 7919 * 4099 + round * 13) % (FILE - FLOOR);
+            other.set_len(cut).unwrap();
+            // Let the readers run into the shorter file for a moment.
+            std::thread::yield_now();
+            other.set_len(FILE).unwrap();
+            // Half the time the extension stays zeros; otherwise the
+            // pattern is written back.
+            if round % 2 == 0 {
+                other.write_all_at(&full[cut as usize..], cut).unwrap();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let bad = bad.into_inner().unwrap();
+    println!(
+        "{} reads of {BLOCK} bytes during {ROUNDS} truncate+extend rounds: {} short, \
+         {} errors, {} zero bytes seen (all where truncation made them), {} bad",
+        reads.load(Ordering::Relaxed),
+        short.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed),
+        zeros.load(Ordering::Relaxed),
+        bad.len()
+    );
+    assert!(reads.load(Ordering::Relaxed) > 0);
+    assert!(bad.is_empty(), "{}", bad[..bad.len().min(20)].join("\n"));
+
+    // Afterwards the handle reads exactly what is on disk.
+    let mut got = Vec::new();
+    (&mm).read_to_end(&mut got).unwrap();
+    assert!(got == fs::read(&path).unwrap());
+}

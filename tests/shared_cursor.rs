@@ -14,30 +14,24 @@ mod common;
 use common::assert_mapped;
 use common::race::{Rng, SMALL_RESERVE};
 use common::records::{app_record, check_app_records};
+use common::twin::Twins;
 
 #[test]
 fn clones_share_the_cursor_like_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let fp = dir.path().join("file");
-    let mp = dir.path().join("mmap");
     let data: Vec<u8> = (0..1000u32).map(|i| (i % 256) as u8).collect();
-    fs::write(&fp, &data).unwrap();
-    fs::write(&mp, &data).unwrap();
+    let t = Twins::new(&data);
+    let (fp, mp) = (&t.file, &t.mmap);
 
     let mut f = fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open(&fp)
+        .open(fp)
         .unwrap();
     let mut fc = f.try_clone().unwrap();
-    let mut fo = fs::File::open(&fp).unwrap();
-    let mut m = MmapFile::options()
-        .read(true)
-        .write(true)
-        .open(&mp)
-        .unwrap();
+    let mut fo = fs::File::open(fp).unwrap();
+    let mut m = MmapFile::options().read(true).write(true).open(mp).unwrap();
     let mut mc = m.try_clone().unwrap();
-    let mut mo = MmapFile::open(&mp).unwrap();
+    let mut mo = MmapFile::open(mp).unwrap();
 
     let trace = |what: &str, file: (u64, u64, u64), mm: (u64, u64, u64)| {
         assert_eq!(file, mm, "{what}: positions (handle, clone, other open)");

@@ -4,6 +4,8 @@
 //!
 //! - [`child`]: running one test again as a child process, for what must
 //!   happen in another process or may kill the one that does it;
+//! - [`twin`]: the File-against-MmapFile harness (twin files, one call on
+//!   both, every difference reported);
 //! - [`pattern`]: the bytes the test files hold;
 //! - [`smaps`]: `/proc/self/smaps`, which shows what the mapping controls
 //!   did;
@@ -22,6 +24,7 @@ pub mod race;
 pub mod records;
 pub mod smaps;
 pub mod tmpfs;
+pub mod twin;
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
