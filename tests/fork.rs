@@ -29,8 +29,8 @@ use std::path::Path;
 use mmapfile::MmapFile;
 
 mod common;
+use common::child::{child, child_mode, describe};
 use common::outsider::{Diffs, Opts, Twin, outcome, picture};
-use common::{child, child_mode, describe};
 
 // ---------------------------------------------------------------------------
 // fork, with two pipes to take turns and a report from the child

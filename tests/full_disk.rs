@@ -1,146 +1,24 @@
-//! Reliability: the disk fills up, or the process hits its file-size limit.
-//! A naive mapping dies of SIGBUS when a page cannot be backed; `MmapFile`
-//! must return the error `File` returns (`ENOSPC`, `EFBIG`), keep every byte
-//! it acknowledged, and leave the file exactly as long as what it
-//! acknowledged.
+//! The disk fills up. A naive mapping dies of SIGBUS when a page cannot be
+//! backed; `MmapFile` must return the error `File` returns (`ENOSPC`), keep
+//! every byte it acknowledged, and leave the file exactly as long as what
+//! it acknowledged; growth steps reserve their blocks (unless
+//! `preallocate(false)`), and writes into holes fail as `File`'s do.
 //!
-//! The full disk is a 1 MiB tmpfs mounted for the test (root only; skipped
-//! with a message otherwise). The file-size limit is set on a child process
-//! with `prlimit` (skipped if missing).
+//! The full disk is a 1 MiB tmpfs mounted for the test (`common::tmpfs`,
+//! root only; skipped with a message otherwise).
 
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::fs::FileExt;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use mmapfile::MmapFile;
 
 mod common;
-use common::{child_mode, describe, wrapped_child};
+use common::acked::{check_contents, fill, kind};
+use common::pattern::pattern;
+use common::tmpfs::Tmpfs;
 
 const ENOSPC: i32 = 28;
-const EFBIG: i32 = 27;
-const SIGXFSZ: i32 = 25;
-
-const DIR_ENV: &str = "MMAPFILE_FULL_DISK_DIR";
-
-/// The byte the test files hold at `offset`: never zero.
-fn pat(offset: u64) -> u8 {
-    (offset % 251) as u8 + 1
-}
-
-fn pattern(from: u64, len: usize) -> Vec<u8> {
-    (from..from + len as u64).map(pat).collect()
-}
-
-/// A tmpfs of the given size mounted on a fresh temporary directory,
-/// unmounted when dropped (also when the test panics).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// `None` (after saying so) where mounting is not allowed.
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match out {
-            Ok(out) if out.status.success() => Some(Tmpfs { dir }),
-            Ok(out) => {
-                println!(
-                    "skipped: cannot mount tmpfs ({})",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                println!("skipped: cannot mount tmpfs ({e})");
-                None
-            }
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Free bytes, as `statfs` reports them.
-    fn free(&self) -> u64 {
-        let out = Command::new("stat")
-            .args(["-f", "-c", "%a %S"])
-            .arg(self.dir.path())
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        let mut it = text.split_whitespace().map(|s| s.parse::<u64>().unwrap());
-        it.next().unwrap() * it.next().unwrap()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            // Something still holds it open (a failed test's handle): detach.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
-
-fn kind(e: &io::Error) -> String {
-    format!("{:?} (os error {:?})", e.kind(), e.raw_os_error())
-}
-
-/// Writes `chunk`-byte pieces of the pattern with `write` until it fails;
-/// returns the bytes acknowledged, the error, and any `Ok(0)` seen.
-fn fill(w: &mut dyn Write, chunk: usize, cap: u64) -> (u64, Option<io::Error>) {
-    let mut acked = 0u64;
-    loop {
-        if acked > cap {
-            return (acked, None);
-        }
-        match w.write(&pattern(acked, chunk)) {
-            Ok(0) => panic!("write returned Ok(0) after {acked} bytes"),
-            Ok(n) => {
-                assert!(n <= chunk);
-                acked += n as u64;
-            }
-            Err(e) => return (acked, Some(e)),
-        }
-    }
-}
-
-/// Every acknowledged byte is there, and nothing else.
-fn check_contents(path: &Path, acked: u64, who: &str) {
-    let got = fs::read(path).unwrap();
-    assert_eq!(
-        got.len() as u64,
-        acked,
-        "{who}: file length after close vs bytes acknowledged"
-    );
-    if let Some(i) = got
-        .iter()
-        .enumerate()
-        .position(|(i, &b)| b != pat(i as u64))
-    {
-        panic!(
-            "{who}: acknowledged byte {i} is {:#04x}, written {:#04x}",
-            got[i],
-            pat(i as u64)
-        );
-    }
-}
 
 fn append_until_full(chunk: usize, append: bool, preallocate: bool) {
     let Some(fs) = Tmpfs::mount("1m") else {
@@ -247,7 +125,7 @@ fn growth_steps_reserve_their_blocks() {
     use std::os::unix::fs::MetadataExt;
     let fs = Tmpfs::mount("64m");
     let tmp = tempfile::tempdir().unwrap();
-    let dirs = [fs.as_ref().map(|fs| fs.dir.path()), Some(tmp.path())];
+    let dirs = [fs.as_ref().map(|fs| fs.dir()), Some(tmp.path())];
     for dir in dirs.into_iter().flatten() {
         for preallocate in [true, false] {
             let path = dir.join(format!("grown-{preallocate}"));
@@ -416,167 +294,4 @@ fn write_into_hole_on_full_fs_matches_file() {
         ));
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
-}
-
-// ---------------------------------------------------------------------------
-// RLIMIT_FSIZE, in a child process started through `prlimit`.
-// ---------------------------------------------------------------------------
-
-/// Not page-aligned, so the last write is cut short by the limit.
-const LIMIT: u64 = 1_000_000;
-
-fn prlimit_works() -> bool {
-    let ok = Command::new("prlimit")
-        .args([&format!("--fsize={LIMIT}"), "true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        println!("skipped: prlimit is not available");
-    }
-    ok
-}
-
-/// The test binary, running only `test` as a child under `prlimit`, with
-/// SIGXFSZ ignored (`trap ''` survives the `exec`s) if `ignore_xfsz`.
-fn limited_child(test: &str, mode: &str, dir: &Path, ignore_xfsz: bool) -> Output {
-    let trap = if ignore_xfsz { "trap '' XFSZ; " } else { "" };
-    let script = format!("{trap}exec prlimit --fsize={LIMIT} \"$0\" \"$@\"");
-    wrapped_child(&["sh", "-c", &script], test, mode)
-        .env(DIR_ENV, dir)
-        .output()
-        .unwrap()
-}
-
-/// In the child, SIGXFSZ ignored: every way of meeting the limit, MmapFile
-/// against File.
-fn efbig_in_child(dir: &Path) {
-    let mut differences = Vec::new();
-    for chunk in [4096, 100, 65_536] {
-        for exact in [false, true] {
-            let mm_path = dir.join(format!("mm-{chunk}-{exact}"));
-            let fs_path = dir.join(format!("fs-{chunk}-{exact}"));
-            let mut mm = MmapFile::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .exact_len(exact)
-                .open(&mm_path)
-                .unwrap();
-            assert!(mm.is_mapped());
-            let mut file = File::create(&fs_path).unwrap();
-            let (mm_acked, mm_err) = fill(&mut mm, chunk, 4 * LIMIT);
-            let (fs_acked, fs_err) = fill(&mut file, chunk, 4 * LIMIT);
-            let mm_err = mm_err.unwrap_or_else(|| panic!("MmapFile: no error"));
-            let fs_err = fs_err.unwrap();
-            // Beyond the limit, positional and set_len: both refused alike.
-            let mm_more = (
-                mm.write_at(b"x", LIMIT + 10).map_err(|e| e.raw_os_error()),
-                mm.set_len(LIMIT + 1).map_err(|e| e.raw_os_error()),
-                mm.write_at(b"x", LIMIT - 1).map_err(|e| e.raw_os_error()),
-            );
-            let fs_more = (
-                file.write_at(b"x", LIMIT + 10)
-                    .map_err(|e| e.raw_os_error()),
-                file.set_len(LIMIT + 1).map_err(|e| e.raw_os_error()),
-                file.write_at(b"x", LIMIT - 1).map_err(|e| e.raw_os_error()),
-            );
-            // Undo the one-byte overwrite so the contents check holds.
-            mm.write_all_at(&[pat(LIMIT - 1)], LIMIT - 1).unwrap();
-            file.write_all_at(&[pat(LIMIT - 1)], LIMIT - 1).unwrap();
-            drop(mm);
-            drop(file);
-            check_contents(&mm_path, mm_acked, "MmapFile");
-            check_contents(&fs_path, fs_acked, "File");
-            let line = format!(
-                "{chunk}-byte writes, exact_len={exact}: MmapFile acknowledged {mm_acked} then \
-                 {}, File {fs_acked} then {}; past the limit (write_at, set_len, write_at \
-                 below): MmapFile {mm_more:?}, File {fs_more:?}",
-                kind(&mm_err),
-                kind(&fs_err)
-            );
-            println!("{line}");
-            if mm_err.raw_os_error() != Some(EFBIG)
-                || mm_err.kind() != ErrorKind::FileTooLarge
-                || mm_acked != fs_acked
-                || mm_err.raw_os_error() != fs_err.raw_os_error()
-                || mm_more != fs_more
-            {
-                differences.push(line);
-            }
-        }
-    }
-    assert!(differences.is_empty(), "{}", differences.join("\n"));
-}
-
-#[test]
-fn file_size_limit_gives_efbig_like_file() {
-    const TEST: &str = "file_size_limit_gives_efbig_like_file";
-    if child_mode(TEST).is_some() {
-        efbig_in_child(Path::new(&std::env::var(DIR_ENV).unwrap()));
-        return;
-    }
-    if !prlimit_works() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let out = limited_child(TEST, "efbig", dir.path(), true);
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    assert!(out.status.success(), "child: {}", describe(&out));
-}
-
-/// Without SIGXFSZ ignored, `File` dies of it at the limit; so must
-/// `MmapFile`, at the same write, with every acknowledged byte kept.
-#[test]
-fn file_size_limit_kills_like_file() {
-    const TEST: &str = "file_size_limit_kills_like_file";
-    if let Some(mode) = child_mode(TEST) {
-        let dir = PathBuf::from(std::env::var(DIR_ENV).unwrap());
-        let path = dir.join(&mode);
-        let mut w: Box<dyn Write> = if mode == "mmapfile" {
-            let f = MmapFile::create(&path).unwrap();
-            assert!(f.is_mapped());
-            Box::new(f)
-        } else {
-            Box::new(File::create(&path).unwrap())
-        };
-        let mut acked = 0u64;
-        loop {
-            let n = w.write(&pattern(acked, 4096)).unwrap();
-            acked += n as u64;
-            println!("ACK {acked}");
-            io::stdout().flush().unwrap();
-        }
-    }
-    if !prlimit_works() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mut outcomes = Vec::new();
-    for mode in ["file", "mmapfile"] {
-        let out = limited_child(TEST, mode, dir.path(), false);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let acked: u64 = stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix("ACK "))
-            .filter_map(|n| n.parse().ok())
-            .max()
-            .unwrap_or(0);
-        let len = fs::metadata(dir.path().join(mode)).unwrap().len();
-        println!(
-            "{mode}: child ended by signal {:?}, last acknowledged total {acked}, \
-             file length {len}",
-            out.status.signal()
-        );
-        assert_eq!(
-            out.status.signal(),
-            Some(SIGXFSZ),
-            "{mode}: {}",
-            describe(&out)
-        );
-        check_contents(&dir.path().join(mode), acked, mode);
-        outcomes.push(acked);
-    }
-    assert_eq!(outcomes[0], outcomes[1], "acknowledged: File vs MmapFile");
 }

@@ -5,18 +5,20 @@
 //! padding up to one growth step (see the crate docs); with
 //! `OpenOptions::exact_len(true)` it must end exactly after the last record.
 //!
-//! The writer is this test binary re-run with `CHILD_ENV` naming the test; it
+//! The writer is this test binary re-run as a child (`common::child`); it
 //! prints `ACK n` after the n-th record's `write_all` returned.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use mmapfile::MmapFile;
 
-const CHILD_ENV: &str = "MMAPFILE_KILLED_WRITER_CHILD";
+mod common;
+use common::child::{child, child_mode};
+
 const PATH_ENV: &str = "MMAPFILE_KILLED_WRITER_PATH";
 
 const SIGKILL: i32 = 9;
@@ -101,15 +103,13 @@ fn examine(path: &Path, acked: u64) -> Found {
 /// Starts the writer, kills it once it has acknowledged `kill_after`
 /// records, and returns what the file holds.
 fn kill_writer(test: &str, mode: &str, path: &Path, kill_after: u64) -> Found {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, mode)
+    let mut writer = child(test, mode)
         .env(PATH_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(writer.stdout.take().unwrap()).lines();
     let mut acked = 0u64;
     let mut killed = false;
     for line in lines.by_ref() {
@@ -121,14 +121,14 @@ fn kill_writer(test: &str, mode: &str, path: &Path, kill_after: u64) -> Found {
             }
         }
         if !killed && acked >= kill_after {
-            child.kill().unwrap();
+            writer.kill().unwrap();
             killed = true;
             // Keep reading: lines already in the pipe are acknowledgements.
         }
     }
-    let status = child.wait().unwrap();
+    let status = writer.wait().unwrap();
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(&mut writer.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(killed, "the writer stopped by itself: {status:?}\n{stderr}");
     assert_eq!(status.signal(), Some(SIGKILL), "{stderr}");
     examine(path, acked)
@@ -165,7 +165,7 @@ fn run(test: &str, exact: bool) -> Vec<Found> {
 #[test]
 fn killed_writer_keeps_every_acknowledged_record() {
     const TEST: &str = "killed_writer_keeps_every_acknowledged_record";
-    if let Ok(mode) = std::env::var(CHILD_ENV) {
+    if let Some(mode) = child_mode(TEST) {
         write_records(
             Path::new(&std::env::var(PATH_ENV).unwrap()),
             mode == "exact",
@@ -185,7 +185,7 @@ fn killed_writer_keeps_every_acknowledged_record() {
 #[test]
 fn killed_exact_len_writer_leaves_exact_length() {
     const TEST: &str = "killed_exact_len_writer_leaves_exact_length";
-    if let Ok(mode) = std::env::var(CHILD_ENV) {
+    if let Some(mode) = child_mode(TEST) {
         write_records(
             Path::new(&std::env::var(PATH_ENV).unwrap()),
             mode == "exact",

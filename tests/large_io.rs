@@ -10,6 +10,9 @@ use std::os::unix::fs::FileExt;
 use mmapfile::MmapFile;
 use proptest::prelude::*;
 
+mod common;
+use common::twin::{Open, Twins};
+
 const MIB: usize = 1 << 20;
 
 /// Bytes that differ at every offset for a long way, so a misplaced copy
@@ -20,27 +23,19 @@ fn pattern(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// Twin files holding `bytes`, one opened as `File`, the other as
-/// `MmapFile`.
-fn both(bytes: &[u8]) -> (tempfile::TempDir, File, MmapFile) {
-    let dir = tempfile::tempdir().unwrap();
-    let (twin, path) = (dir.path().join("file"), dir.path().join("mmapfile"));
-    std::fs::write(&twin, bytes).unwrap();
-    std::fs::write(&path, bytes).unwrap();
-    let file = File::options().read(true).write(true).open(&twin).unwrap();
-    let mm = MmapFile::options()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+/// Twin files holding `bytes` (`common::twin`), one opened as `File`, the
+/// other as `MmapFile`, both read-write.
+fn both(bytes: &[u8]) -> (Twins, File, MmapFile) {
+    let t = Twins::new(bytes);
+    let (file, mm) = t.open(&Open::RW);
     assert!(mm.is_mapped());
-    (dir, file, mm)
+    (t, file, mm)
 }
 
 #[test]
 fn read_to_end_of_megabytes_matches_file() {
     let data = pattern(5 * MIB + 333, 1);
-    let (_dir, mut file, mut mm) = both(&data);
+    let (_twins, mut file, mut mm) = both(&data);
     for start in [0u64, 1, 4095, 3 * MIB as u64 + 17] {
         // A buffer that already holds something, so the new bytes land at
         // an address that is not page aligned.
@@ -63,7 +58,7 @@ fn read_to_end_of_megabytes_matches_file() {
 fn read_to_string_of_megabytes_matches_file() {
     let text: String = (0..300_000).map(|i| format!("line {i}\n")).collect();
     assert!(text.len() > 2 * MIB);
-    let (_dir, mut file, mut mm) = both(text.as_bytes());
+    let (_twins, mut file, mut mm) = both(text.as_bytes());
     let (mut want, mut got) = (String::from("x"), String::from("x"));
     file.read_to_string(&mut want).unwrap();
     mm.read_to_string(&mut got).unwrap();
@@ -73,7 +68,7 @@ fn read_to_string_of_megabytes_matches_file() {
 #[test]
 fn megabyte_reads_and_writes_at_odd_offsets_match_file() {
     let data = pattern(8 * MIB, 2);
-    let (_dir, file, mm) = both(&data);
+    let (_twins, file, mm) = both(&data);
     for (offset, len) in [
         (7u64, 3 * MIB + 5),
         (MIB as u64 + 1, 2 * MIB),
@@ -104,7 +99,7 @@ fn megabyte_reads_and_writes_at_odd_offsets_match_file() {
 
 #[test]
 fn megabyte_appends_match_file() {
-    let (_dir, mut file, mut mm) = both(b"start");
+    let (_twins, mut file, mut mm) = both(b"start");
     let chunk = pattern(2 * MIB + 77, 4);
     for _ in 0..3 {
         file.seek(SeekFrom::End(0)).unwrap();
@@ -189,7 +184,7 @@ proptest! {
     /// `File` gives, at buffer addresses skewed off alignment.
     #[test]
     fn large_ops_match_file(steps in prop::collection::vec(step(), 1..12)) {
-        let (_dir, mut file, mut mm) = both(&pattern(MIB + 77, 9));
+        let (_twins, mut file, mut mm) = both(&pattern(MIB + 77, 9));
         for step in &steps {
             match *step {
                 Step::WriteAt { offset, len, seed } => {

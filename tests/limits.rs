@@ -5,30 +5,23 @@
 //! release every mapping when the handles go.
 //!
 //! The limits are set on a child process (the test binary re-run with
-//! `common::child`) with `prlimit`; skipped with a message where it is missing.
+//! `common::child::wrapped_child`) with `prlimit`; skipped with a message where it is missing.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use mmapfile::MmapFile;
 
 mod common;
-use common::{child_mode, describe, wrapped_child};
+use common::child::{child_mode, describe, prlimit_works, wrapped_child};
+use common::pattern::pattern;
 
 const DIR_ENV: &str = "MMAPFILE_LIMITS_DIR";
 
 const EMFILE: i32 = 24;
-
-fn pat(offset: u64) -> u8 {
-    (offset % 251) as u8 + 1
-}
-
-fn pattern(from: u64, len: usize) -> Vec<u8> {
-    (from..from + len as u64).map(pat).collect()
-}
 
 fn maps_lines() -> usize {
     fs::read_to_string("/proc/self/maps")
@@ -55,19 +48,6 @@ fn limit(name: &str) -> String {
 
 fn is_child(test: &str) -> bool {
     child_mode(test).is_some()
-}
-
-fn prlimit_works(arg: &str) -> bool {
-    let ok = Command::new("prlimit")
-        .args([arg, "true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        println!("skipped: prlimit {arg} is not available");
-    }
-    ok
 }
 
 /// Runs only `test` again in a child under `prlimit <arg>`.

@@ -20,8 +20,8 @@ use std::os::unix::fs::FileExt;
 use mmapfile::MmapFile;
 
 mod common;
+use common::child::{child, child_mode, describe};
 use common::outsider::Opts;
-use common::{child, child_mode, describe};
 
 /// The byte at `offset` of the test files: never zero.
 fn pat(offset: u64) -> u8 {

@@ -39,7 +39,7 @@ use std::path::Path;
 use mmapfile::MmapFile;
 
 mod common;
-use common::child_mode;
+use common::child::child_mode;
 use common::outsider::{self, Diffs, Op, Opts, Twin, outcome, outsider, picture};
 
 const MIB: usize = 1 << 20;

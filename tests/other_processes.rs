@@ -26,7 +26,7 @@ use std::path::Path;
 use mmapfile::MmapFile;
 
 mod common;
-use common::child_mode;
+use common::child::child_mode;
 use common::outsider::{self, Diffs, Op, Opts, Twin, outcome, outsider, picture};
 
 /// The largest growth step `MmapFile` may keep on disk ahead of its length

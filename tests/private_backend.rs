@@ -34,8 +34,8 @@ use std::path::Path;
 use mmapfile::{Advice, MmapFile, Protection};
 
 mod common;
+use common::child::{child, child_mode, describe};
 use common::outsider::{Diffs, Opts, outcome, picture};
-use common::{child, child_mode, describe};
 
 /// The byte at `offset` of the test files: never zero.
 fn pat(offset: u64) -> u8 {

@@ -51,8 +51,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use mmapfile::MmapFile;
 
 mod common;
+use common::child::{child, child_mode, describe};
 use common::outsider::{Diffs, Opts, Twin, outcome};
-use common::{child, child_mode, describe};
 
 const FILE_LEN: usize = 1 << 20;
 

@@ -1,54 +1,91 @@
-//! What the test files share: running one test again as a child process,
-//! for what must happen in another process (a truncation from outside, a
-//! resource limit, a kill) or may kill the process that does it.
-#![allow(dead_code)] // each test file uses its own part
+//! What the test files share. Each test file is its own crate and declares
+//! `mod common;`, so each compiles all of this and uses a part of it (hence
+//! `allow(dead_code)` here).
+//!
+//! - [`child`]: running one test again as a child process, for what must
+//!   happen in another process or may kill the one that does it;
+//! - [`twin`]: the File-against-MmapFile harness (twin files, one call on
+//!   both, every difference reported);
+//! - [`pattern`]: the bytes the test files hold;
+//! - [`smaps`]: `/proc/self/smaps`, which shows what the mapping controls
+//!   did;
+//! - [`tmpfs`]: a small tmpfs mounted for a test, to fill up;
+//! - [`acked`]: writing until an error, then checking what was
+//!   acknowledged;
+//! - [`outsider`]: a second process with a `File` on the path, and one
+//!   test body run on `File` and on `MmapFile`, compared;
+//! - [`race`]: seeded randomness and stop flags for tests that race threads;
+//! - [`records`]: self-checking records for concurrent appends;
+//! - below: a few small helpers.
+#![allow(dead_code)]
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
-
-/// Names the test a child process runs.
-const CHILD_ENV: &str = "MMAPFILE_TEST_CHILD";
-/// What the child is to do, for tests with several kinds of child.
-const MODE_ENV: &str = "MMAPFILE_TEST_MODE";
-
-/// `Some(mode)` when this process is the child running `test`.
-pub fn child_mode(test: &str) -> Option<String> {
-    (std::env::var(CHILD_ENV).ok()? == test).then(|| std::env::var(MODE_ENV).unwrap_or_default())
-}
-
-/// This test binary, set to run only `test`, as a child in `mode`.
-pub fn child(test: &str, mode: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, test)
-        .env(MODE_ENV, mode);
-    cmd
-}
-
-/// `child(test, mode)` run through `wrapper` (such as `prlimit --as=N`, or
-/// `sh -c '...' `), which must end by running the command it is given.
-pub fn wrapped_child(wrapper: &[&str], test: &str, mode: &str) -> Command {
-    let inner = child(test, mode);
-    let mut cmd = Command::new(wrapper[0]);
-    cmd.args(&wrapper[1..])
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    for (key, value) in inner.get_envs() {
-        if let Some(value) = value {
-            cmd.env(key, value);
-        }
-    }
-    cmd
-}
-
-/// A child's exit and output, for assertion messages.
-pub fn describe(out: &Output) -> String {
-    format!(
-        "status {:?} (signal {:?})\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        out.status.signal(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+pub mod acked;
+pub mod child;
 pub mod outsider;
+pub mod pattern;
+pub mod race;
+pub mod records;
+pub mod smaps;
+pub mod tmpfs;
+pub mod twin;
+
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mmapfile::MmapFile;
+
+pub const KIB: u64 = 1024;
+pub const MIB: u64 = 1 << 20;
+
+pub fn page() -> u64 {
+    mmapfile::page_size() as u64
+}
+
+/// Whether this platform maps files (elsewhere every handle uses system
+/// calls, and the tests still check results but not `is_mapped`).
+pub fn maps_files() -> bool {
+    cfg!(all(target_os = "linux", target_arch = "x86_64"))
+}
+
+pub fn assert_mapped(f: &MmapFile, what: &str) {
+    if maps_files() {
+        assert!(f.is_mapped(), "{what}: a regular file must be mapped");
+    }
+}
+
+/// Says why a case is skipped (its file or tool is missing).
+pub fn skip(why: &str) {
+    println!("SKIPPED: {why}");
+}
+
+/// `path` opened read-write.
+pub fn rw(path: &Path) -> MmapFile {
+    MmapFile::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
+
+/// Up to `len` bytes at `offset`: what `read_at` returned.
+pub fn read_all_at(f: &MmapFile, offset: u64, len: usize) -> Vec<u8> {
+    let mut buf = vec![0; len];
+    let n = f.read_at(&mut buf, offset).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// Polls `f` until it holds or `secs` pass; returns whether it held.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

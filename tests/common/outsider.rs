@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use mmapfile::MmapFile;
 
-use super::{child, describe};
+use super::child::{child, describe};
 
 // ---------------------------------------------------------------------------
 // The twin
