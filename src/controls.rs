@@ -195,9 +195,10 @@ impl MmapFile {
     }
 
     /// Starts writing back the pages covering `offset..offset + len` and
-    /// returns without waiting: `sync_file_range(SYNC_FILE_RANGE_WRITE)` on
-    /// Linux (where `msync(MS_ASYNC)` does nothing), `msync(MS_ASYNC)`
-    /// elsewhere.
+    /// returns without waiting for it: on Linux `sync_file_range` (where
+    /// `msync(MS_ASYNC)` does nothing), which first waits for any writeback
+    /// of those pages already under way, since a page redirtied meanwhile
+    /// would otherwise be skipped; `msync(MS_ASYNC)` elsewhere.
     ///
     /// # Errors
     /// `Unsupported` if not mapped; the kernel's errors.

@@ -1,15 +1,14 @@
 //! `std::fs::File` over a memory mapping.
 //!
 //! [`MmapFile`] has `File`'s API and `File`'s observable behaviour — `Read`,
-//! `Write`, `Seek`, positional [`FileExt`] I/O, `set_len`, sync, locks,
+//! `Write`, `Seek`, positional [`FileExt`](std::os::unix::fs::FileExt) I/O, `set_len`, sync, locks,
 //! clones, errors — but the bytes move through a shared mapping of the file
 //! that grows as the file grows, instead of a system call per call. Swapping
 //! `File` for `MmapFile` changes speed, not results.
 //!
 //! ```
 //! use std::io::{Read, Seek, SeekFrom, Write};
-//! use std::os::unix::fs::FileExt;
-//! use mmapfile::MmapFile;
+//! //! use mmapfile::MmapFile;
 //!
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("data");
@@ -115,23 +114,35 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![cfg(unix)]
 
+/// Runs `$mapped` with `$d` bound to a mapped backend's description, or
+/// `$syscalls` for the system-call backend.
+macro_rules! dispatch {
+    ($self:expr, $d:ident => $mapped:expr, _ => $syscalls:expr $(,)?) => {
+        match &$self.backend {
+            $crate::Backend::Shared($d) => $mapped,
+            $crate::Backend::Private($d) => $mapped,
+            $crate::Backend::Syscalls => $syscalls,
+        }
+    };
+}
+
 mod controls;
 mod copy;
 mod description;
 mod fault;
 mod fork;
 mod inode;
+mod io_traits;
 mod options;
 mod private;
 mod sys;
+mod view;
 mod window;
 
-use std::fmt;
 use std::fs::{File, FileTimes, Metadata, Permissions, TryLockError};
-use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -142,13 +153,14 @@ use inode::{Inode, Join, MapSource};
 use options::MapOptions;
 pub use options::OpenOptions;
 use private::PrivateMap;
+pub use view::{Records, View};
 
 /// A file whose bytes move through a shared memory mapping: the API and
 /// behaviour of [`std::fs::File`], much faster.
 ///
 /// Every method mirrors the `File` method of the same name; `Read`, `Write`
 /// and `Seek` are implemented for `MmapFile` and `&MmapFile`, and the
-/// positional [`FileExt`] methods take `&self`, so one handle can serve many
+/// positional [`FileExt`](std::os::unix::fs::FileExt) methods take `&self`, so one handle can serve many
 /// threads. `MmapFile` is `Send + Sync`.
 ///
 /// # Safety
@@ -198,18 +210,6 @@ enum Backend {
     Shared(Arc<Description<Inode>>),
     /// I/O through a private copy-on-write mapping.
     Private(Arc<Description<PrivateMap>>),
-}
-
-/// Runs `$mapped` with `$d` bound to a mapped backend's description, or
-/// `$syscalls` for the system-call backend.
-macro_rules! dispatch {
-    ($self:expr, $d:ident => $mapped:expr, _ => $syscalls:expr $(,)?) => {
-        match &$self.backend {
-            Backend::Shared($d) => $mapped,
-            Backend::Private($d) => $mapped,
-            Backend::Syscalls => $syscalls,
-        }
-    };
 }
 
 impl MmapFile {
@@ -542,7 +542,7 @@ impl MmapFile {
     /// socket, pipe, file or terminal); that is also what keeps this safe,
     /// since no reference into the mapping reaches user code. Where the
     /// kernel cannot send to `out` (an `O_APPEND` file, say) it copies
-    /// through [`Read`] instead.
+    /// through [`Read`](std::io::Read) instead.
     ///
     /// # Errors
     /// Those of writing to `out` (`WouldBlock` on a non-blocking socket that
@@ -577,81 +577,6 @@ impl MmapFile {
         io::copy(&mut &*self, out)
     }
 
-    /// Borrows `len` bytes at `offset` without copying them: the zero-copy
-    /// path for parsers. The [`View`] derefs to `[u8]` and can split itself
-    /// into lines or records with `memchr`.
-    ///
-    /// While the view lives, writes through any `MmapFile` of this file in
-    /// this process that would touch bytes before its end fail with
-    /// `ResourceBusy`, and so does shrinking the file below its end; appends
-    /// past it proceed. So no write of this crate aliases the borrow. An
-    /// unmapped file is read into memory instead.
-    ///
-    /// # Safety
-    /// What this crate cannot prevent is left to the caller: while the view
-    /// lives, no other process, and no handle in this process other than an
-    /// `MmapFile`, may write the viewed bytes (that would change a `&[u8]`
-    /// under Rust's feet) or shrink the file below its end (reading the view
-    /// would then raise SIGBUS, which is only recovered inside the crate's
-    /// own copies). This is the contract of `memmap2::Mmap::map`.
-    ///
-    /// # Errors
-    /// `UnexpectedEof` if the range runs past the end of the file;
-    /// `InvalidInput` if it does not fit in `off_t`; `EBADF` if this handle
-    /// cannot read.
-    ///
-    /// # Examples
-    /// ```
-    /// use mmapfile::MmapFile;
-    ///
-    /// # let dir = tempfile::tempdir()?;
-    /// # let path = dir.path().join("data.csv");
-    /// # std::fs::write(&path, b"a,1\nb,2\nc,3\n")?;
-    /// let file = MmapFile::open(&path)?;
-    /// let len = file.len()? as usize;
-    /// // SAFETY: no other process writes or truncates data.csv meanwhile.
-    /// let view = unsafe { file.view(0, len)? };
-    /// assert_eq!(view.lines().count(), 3);
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub unsafe fn view(&self, offset: u64, len: usize) -> io::Result<View<'_>> {
-        let (pinner, ptr) = match &self.backend {
-            Backend::Shared(d) => {
-                if !d.access.read {
-                    return Err(sys::bad_fd());
-                }
-                let src = MapSource {
-                    fd: self.fd(),
-                    readable: true,
-                    writable: false,
-                };
-                (Pinner::Shared(&d.store), d.store.pin(src, offset, len)?)
-            }
-            Backend::Private(d) => {
-                if !d.access.read {
-                    return Err(sys::bad_fd());
-                }
-                (Pinner::Private(&d.store), d.store.pin(offset, len)?)
-            }
-            Backend::Syscalls => {
-                inode::check_range(offset, len)?;
-                let mut bytes = vec![0; len];
-                self.file.read_exact_at(&mut bytes, offset)?;
-                return Ok(View {
-                    bytes: ViewBytes::Owned(bytes),
-                });
-            }
-        };
-        Ok(View {
-            bytes: ViewBytes::Mapped {
-                pinner,
-                ptr,
-                len,
-                end: offset + len as u64,
-            },
-        })
-    }
-
     /// Whether a mapped handle was opened for writing (`None` if unmapped).
     fn writable(&self) -> Option<bool> {
         dispatch!(self, d => Some(d.access.write), _ => None)
@@ -662,264 +587,6 @@ impl MmapFile {
         // SAFETY: `self.fd` is `self.file`'s descriptor, open for as long as
         // `self` lives, which bounds the borrow.
         unsafe { BorrowedFd::borrow_raw(self.fd) }
-    }
-}
-
-/// Bytes of an [`MmapFile`] borrowed without a copy; see [`MmapFile::view`].
-///
-/// Derefs to `[u8]`. While it lives, `MmapFile` writes that would change its
-/// bytes fail with `ResourceBusy`.
-pub struct View<'a> {
-    bytes: ViewBytes<'a>,
-}
-
-enum ViewBytes<'a> {
-    Mapped {
-        pinner: Pinner<'a>,
-        ptr: *const u8,
-        len: usize,
-        end: u64,
-    },
-    Owned(Vec<u8>),
-}
-
-/// What holds a view's pin.
-enum Pinner<'a> {
-    Shared(&'a Inode),
-    Private(&'a PrivateMap),
-}
-
-// SAFETY: a `View` is a shared borrow of bytes that nothing in this process
-// writes while it lives (the pin), so it may move to and be shared with
-// other threads like `&[u8]`; unpinning takes a lock.
-unsafe impl Send for View<'_> {}
-// SAFETY: as for `Send`.
-unsafe impl Sync for View<'_> {}
-
-impl std::ops::Deref for View<'_> {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match &self.bytes {
-            // SAFETY: `ptr..ptr + len` lies in a window that stays mapped
-            // while the inode lives, which the borrow guarantees; the pin
-            // keeps this crate's writes out, and `view`'s contract keeps
-            // everyone else's out.
-            ViewBytes::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
-            ViewBytes::Owned(bytes) => bytes,
-        }
-    }
-}
-
-impl View<'_> {
-    /// The records separated by `delim`, found with `memchr`, without the
-    /// delimiter; like [`std::io::BufRead::split`], a last record without a
-    /// delimiter is yielded, an empty one after a final delimiter is not.
-    pub fn records(&self, delim: u8) -> Records<'_> {
-        Records { rest: self, delim }
-    }
-
-    /// The lines: records separated by `b'\n'`, without it.
-    pub fn lines(&self) -> Records<'_> {
-        self.records(b'\n')
-    }
-}
-
-impl Drop for View<'_> {
-    fn drop(&mut self) {
-        match &self.bytes {
-            ViewBytes::Mapped {
-                pinner: Pinner::Shared(inode),
-                end,
-                ..
-            } => inode.unpin(*end),
-            ViewBytes::Mapped {
-                pinner: Pinner::Private(map),
-                end,
-                ..
-            } => map.unpin(*end),
-            ViewBytes::Owned(_) => {}
-        }
-    }
-}
-
-impl fmt::Debug for View<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("View").field("len", &self.len()).finish()
-    }
-}
-
-/// Iterator over the records of a [`View`]; see [`View::records`].
-#[derive(Debug, Clone)]
-pub struct Records<'a> {
-    rest: &'a [u8],
-    delim: u8,
-}
-
-impl<'a> Iterator for Records<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let (record, rest) = match memchr::memchr(self.delim, self.rest) {
-            Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
-            None => (self.rest, &self.rest[self.rest.len()..]),
-        };
-        self.rest = rest;
-        Some(record)
-    }
-}
-
-impl Drop for MmapFile {
-    fn drop(&mut self) {
-        if let Backend::Shared(d) = &self.backend {
-            // Cuts the padding and leaves the inode. Errors cannot be
-            // reported from drop; `File` ignores close's too.
-            let _ = d.store.release(d, self.fd(), false);
-        }
-    }
-}
-
-impl TryFrom<File> for MmapFile {
-    type Error = io::Error;
-
-    /// Maps an open `File`, keeping its access mode, append mode and file
-    /// offset (which becomes the cursor).
-    ///
-    /// # Errors
-    /// Those of `fstat`, `fcntl(F_GETFL)` or `lseek` on the file.
-    fn try_from(file: File) -> io::Result<MmapFile> {
-        MmapFile::from_file_with(file, &MapOptions::default(), false)
-    }
-}
-
-impl Read for &MmapFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        dispatch!(self, d => d.read(self.fd(), buf), _ => (&self.file).read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        dispatch!(self, d => d.read_vectored(self.fd(), bufs), _ => (&self.file).read_vectored(bufs))
-    }
-
-    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        dispatch!(self, d => d.read_to_end(self.fd(), buf), _ => (&self.file).read_to_end(buf))
-    }
-
-    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        dispatch!(self, d => d.read_to_string(self.fd(), buf), _ => (&self.file).read_to_string(buf))
-    }
-}
-
-impl Write for &MmapFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_vectored(&[IoSlice::new(buf)])
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        dispatch!(self, d => d.write_vectored(self.fd(), bufs), _ => (&self.file).write_vectored(bufs))
-    }
-
-    /// Cuts the file on disk back to its length, so that other processes see
-    /// it exactly; `File::flush` has nothing to do.
-    fn flush(&mut self) -> io::Result<()> {
-        self.trim()
-    }
-}
-
-impl Seek for &MmapFile {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        dispatch!(self, d => d.seek(self.fd(), pos), _ => (&self.file).seek(pos))
-    }
-
-    fn stream_position(&mut self) -> io::Result<u64> {
-        dispatch!(self, d => d.position(self.fd()), _ => (&self.file).stream_position())
-    }
-}
-
-// `MmapFile`'s traits forward to those of `&MmapFile`, as `File`'s do.
-impl Read for MmapFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        (&*self).read_to_end(buf)
-    }
-    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
-        (&*self).read_to_string(buf)
-    }
-}
-impl Write for MmapFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self).flush()
-    }
-}
-impl Seek for MmapFile {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        (&*self).seek(pos)
-    }
-    fn stream_position(&mut self) -> io::Result<u64> {
-        (&*self).stream_position()
-    }
-}
-
-impl FileExt for MmapFile {
-    #[inline]
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        dispatch!(self, d => d.read_at(self.fd(), buf, offset), _ => self.file.read_at(buf, offset))
-    }
-
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.file.write_at(buf, offset))
-    }
-}
-
-impl MmapFile {
-    /// The descriptor goes outside the crate, which may write through it
-    /// or hand it on: appends stop running ahead of the length on disk.
-    fn expose(&self) {
-        if let Backend::Shared(d) = &self.backend {
-            d.store.expose(d);
-        }
-    }
-}
-
-/// Lending the descriptor ends fast appends for this handle's description:
-/// whoever holds it may write or change the size behind the crate's back,
-/// so the size on disk is kept exact from then on (see the crate docs).
-impl AsFd for MmapFile {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.expose();
-        self.file.as_fd()
-    }
-}
-
-/// As [`AsFd`].
-impl AsRawFd for MmapFile {
-    fn as_raw_fd(&self) -> RawFd {
-        self.expose();
-        self.file.as_raw_fd()
-    }
-}
-
-impl fmt::Debug for MmapFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = f.debug_struct("MmapFile");
-        s.field("file", &self.file);
-        dispatch!(self, d => s.field("len", &d.store.len()).field("pos", &d.position(self.fd()).ok()),
-            _ => s.field("mapped", &false));
-        s.finish()
     }
 }
 

@@ -35,7 +35,10 @@
 //! all, in this order, around `fork`.
 
 mod lease;
+mod length;
+mod members;
 mod read;
+mod views;
 mod write;
 
 use std::collections::{HashMap, HashSet};
@@ -47,7 +50,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use crate::description::Description;
 use crate::sys::{self, Access, LeaseKind};
 pub(crate) use crate::window::MapSource;
-use crate::window::{EMPTY, Window, last_page_start, map_window, page_ceil, page_floor};
+use crate::window::{EMPTY, Window, last_page_start, map_window, page_ceil};
 use crate::{Advice, fork};
 pub(crate) use lease::{Leases, lock_all as lock_leases, reset_in_child as reset_leases_in_child};
 
@@ -168,6 +171,13 @@ pub(crate) struct State {
     /// While Shared with a single writable member: the length at which a
     /// write next tries to take the lease.
     lease_retry_at: u64,
+}
+
+impl State {
+    /// Whether a change at `offset..` would alias a live view.
+    fn viewed_past(&self, offset: u64) -> bool {
+        self.views.iter().any(|&end| end > offset)
+    }
 }
 
 /// An open file description of the inode in this process.
@@ -452,330 +462,6 @@ impl Inode {
         }
         st.hole = None;
         self.publish(st);
-        Ok(())
-    }
-}
-
-impl Inode {
-    /// Under the lock: takes the leases that make the inode Exclusive, if
-    /// every member may (see the module docs). Costs a few `fcntl`s; a
-    /// refusal (another description exists, a file system without leases,
-    /// a file someone else owns) leaves it Shared.
-    fn try_lease(&self, st: &mut State) {
-        if st.exclusive || st.forked || st.members.is_empty() {
-            return;
-        }
-        if !st.members.iter().all(|m| m.may_lease) {
-            return;
-        }
-        let writable = st.members.iter().any(|m| m.access.write);
-        if writable && st.members.len() > 1 {
-            return;
-        }
-        let kind = if writable {
-            LeaseKind::Write
-        } else {
-            LeaseKind::Read
-        };
-        for i in 0..st.members.len() {
-            if !self.lease_member(st, i, kind) {
-                self.release_leases(st);
-                return;
-            }
-        }
-        // Nobody else can change the file now: adopt its size once more.
-        let (fd, _) = st.members[0].lease.expect("just taken");
-        // SAFETY: the member's descriptor is open while the member exists.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        match sys::file_size(fd) {
-            Ok(size) => {
-                st.exclusive = true;
-                self.set_lengths(st, size);
-            }
-            Err(_) => self.release_leases(st),
-        }
-    }
-
-    /// Under the lock: takes a lease of `kind` for member `i`, through one
-    /// of its descriptors; says whether it got one.
-    fn lease_member(&self, st: &mut State, i: usize, kind: LeaseKind) -> bool {
-        let member = &mut st.members[i];
-        if !member.may_lease || st.forked {
-            return false;
-        }
-        let fd = member.desc.upgrade().and_then(|d| d.first_fd());
-        match fd.filter(|&fd| lease::take(fd, kind, &self.me)) {
-            Some(fd) => {
-                member.lease = Some((fd, kind));
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Under the lock: gives up every member's lease.
-    fn release_leases(&self, st: &mut State) {
-        for m in &mut st.members {
-            if let Some((fd, _)) = m.lease.take() {
-                lease::forget(fd);
-                // SAFETY: the member's descriptor is open while it exists.
-                sys::release_lease(unsafe { BorrowedFd::borrow_raw(fd) });
-            }
-        }
-    }
-
-    /// Under the lock: leaves the Exclusive state, as someone else may now
-    /// open the file: maps the file back over any hole, cuts the padding,
-    /// and only then releases the leases, so that an open waiting on their
-    /// break sees the exact file.
-    fn go_shared(&self, st: &mut State) {
-        if !st.exclusive {
-            return;
-        }
-        let writer = st
-            .members
-            .iter()
-            .find_map(|m| m.lease.filter(|(_, kind)| *kind == LeaseKind::Write));
-        if let Some((fd, _)) = writer {
-            // SAFETY: the member's descriptor is open while it exists.
-            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-            // Failures leave the padding to the next trim, and the hole,
-            // which `fast_end` stays below, to the next growth.
-            let _ = self.fill_hole(st, fd);
-            let _ = self.trim_locked(st, fd);
-        }
-        st.exclusive = false;
-        st.lease_retry_at = self.len().saturating_add(write::growth_step(self.len()));
-        self.publish(st);
-        self.release_leases(st);
-    }
-
-    /// Called by the lease thread when a lease of this inode may be
-    /// breaking: if one is, the inode goes Shared.
-    fn on_lease_break(&self) {
-        let mut st = lock(&self.state);
-        let broken = st.members.iter().any(|m| {
-            m.lease.is_some_and(|(fd, kind)| {
-                // SAFETY: the member's descriptor is open while it exists.
-                sys::lease(unsafe { BorrowedFd::borrow_raw(fd) }) != Some(kind)
-            })
-        });
-        if broken {
-            self.go_shared(&mut st);
-        }
-    }
-
-    /// Under the lock: the member for `desc`.
-    fn member<'s>(st: &'s mut State, desc: &Description<Inode>) -> Option<&'s mut Member> {
-        let id = desc as *const Description<Inode> as usize;
-        st.members.iter_mut().find(|m| m.id == id)
-    }
-
-    /// The handle with descriptor `fd` of `desc` leaves the crate: it closes
-    /// (`into_file == false`), or becomes a `File` (`true`). Cuts the
-    /// padding while the handle can still write; with the description's
-    /// last handle, the member goes (and the next may take the lease).
-    pub(crate) fn release(
-        &self,
-        desc: &Description<Inode>,
-        fd: BorrowedFd<'_>,
-        into_file: bool,
-    ) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let mut st = lock(&self.state);
-        let raw = fd.as_raw_fd();
-        let left = desc.remove_fd(raw);
-        let trimmed = if desc.access.write {
-            self.trim_locked(&st, fd)
-        } else {
-            Ok(())
-        };
-        let Some(member) = Self::member(&mut st, desc) else {
-            return trimmed;
-        };
-        if left == 0 {
-            let lease = member.lease.take();
-            let id = member.id;
-            st.members.retain(|m| m.id != id);
-            if let Some((lease_fd, _)) = lease {
-                lease::forget(lease_fd);
-                // The descriptor lives on as a `File`: give the lease up.
-                sys::release_lease(fd);
-            }
-            if st.members.is_empty() {
-                st.exclusive = false;
-            } else if !st.exclusive {
-                self.try_lease(&mut st);
-            }
-            return trimmed;
-        }
-        if into_file {
-            // A `File` now shares the description with the clones left:
-            // its writes are outside our bookkeeping.
-            member.may_lease = false;
-            self.go_shared(&mut st);
-            return trimmed;
-        }
-        if let Some((lease_fd, kind)) = member.lease
-            && lease_fd == raw
-        {
-            // The lease stays with the description; its break must be
-            // signalled through a descriptor that stays open.
-            let next = desc
-                .first_fd()
-                .filter(|&next| lease::take(next, kind, &self.me));
-            match next {
-                Some(next) => {
-                    lease::forget(raw);
-                    if let Some(member) = Self::member(&mut st, desc) {
-                        member.lease = Some((next, kind));
-                    }
-                }
-                None => self.go_shared(&mut st),
-            }
-        }
-        trimmed
-    }
-
-    /// The descriptor of `desc` is lent outside the crate (`as_fd`), which
-    /// may write through it or hand it on: the inode goes Shared for good
-    /// as far as this description is concerned.
-    pub(crate) fn expose(&self, desc: &Description<Inode>) {
-        let mut st = lock(&self.state);
-        if let Some(member) = Self::member(&mut st, desc) {
-            member.may_lease = false;
-        }
-        self.go_shared(&mut st);
-    }
-
-    /// Called before `fork` with everything locked (see [`crate::fork`]):
-    /// the child shares every description, so the inode goes Shared for
-    /// good.
-    pub(crate) fn before_fork(&self, st: &mut State) {
-        self.go_shared(st);
-        st.forked = true;
-    }
-
-    /// The members' descriptions, for [`crate::fork`].
-    pub(crate) fn descriptions(&self) -> Vec<Arc<Description<Inode>>> {
-        let st = lock(&self.state);
-        st.members.iter().filter_map(|m| m.desc.upgrade()).collect()
-    }
-
-    /// The inode's lock, for [`crate::fork`].
-    pub(crate) fn state(&self) -> &Mutex<State> {
-        &self.state
-    }
-}
-
-impl Inode {
-    /// Records that a description of this file keeps its cursor in the
-    /// kernel, shared with a `File` made of a clone: a `File` handed to the
-    /// crate later may be that one, even after this inode is gone.
-    pub(crate) fn share_offsets(&self) {
-        lock(&SHARED_OFFSETS).insert(self.key);
-    }
-
-    /// Records a `sync_data`/`sync_all`: the writes that follow are likely
-    /// to be synced too.
-    pub(crate) fn note_sync(&self) {
-        lock(&self.state).writes_since_sync = 0;
-    }
-
-    /// Truncates `file`, just opened, to 0 bytes, as `O_TRUNC` would have;
-    /// but fails with `ResourceBusy`, leaving it as it is, while the file
-    /// has a live view in this process.
-    pub(crate) fn truncate_opened(key: (u64, u64), file: &std::fs::File) -> io::Result<()> {
-        use std::os::fd::AsFd;
-        let inode = lock(&REGISTRY).get(&key).and_then(Weak::upgrade);
-        let Some(inode) = inode else {
-            return file.set_len(0);
-        };
-        let st = lock(&inode.state);
-        if !st.views.is_empty() {
-            return Err(busy());
-        }
-        file.set_len(0)?;
-        // This open broke any lease, so the inode is Shared: no padding,
-        // no hole; the other handles see the new length now.
-        inode.adopt_disk_size(&st, file.as_fd())?;
-        Ok(())
-    }
-
-    /// Pins `offset..offset + len` for a [`crate::View`]: writes into it and
-    /// shrinking below its end fail until [`Inode::unpin`]. Returns a
-    /// pointer to its first byte.
-    pub(crate) fn pin(&self, src: MapSource<'_>, offset: u64, len: usize) -> io::Result<*const u8> {
-        let end = check_range(offset, len)?;
-        let fd = src.fd;
-        let mut st = lock(&self.state);
-        if !st.exclusive {
-            self.adopt_disk_size(&st, fd)?;
-        }
-        if end > self.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "view past the end of the file",
-            ));
-        }
-        let src = MapSource {
-            writable: false,
-            ..src
-        };
-        let window = self
-            .window_for(&mut st, src, end.max(1))
-            .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
-        // SAFETY: `offset <= end <= cap`: within (or one past) the window.
-        let ptr = unsafe { window.at(offset) };
-        st.views.push(end);
-        Ok(ptr)
-    }
-
-    /// Releases a pin made by [`Inode::pin`] for a range ending at `end`.
-    pub(crate) fn unpin(&self, end: u64) {
-        let mut st = lock(&self.state);
-        if let Some(i) = st.views.iter().position(|&e| e == end) {
-            st.views.swap_remove(i);
-        }
-    }
-
-    /// Runs `op` on the pages of the current window that hold
-    /// `offset..offset + len` of the file, clamped to its length and rounded
-    /// out to whole pages.
-    pub(crate) fn on_pages(
-        &self,
-        src: MapSource<'_>,
-        offset: u64,
-        len: usize,
-        op: impl FnOnce(*mut u8, usize) -> io::Result<()>,
-    ) -> io::Result<()> {
-        let start = page_floor(offset);
-        let end = page_ceil(offset.saturating_add(len as u64).min(self.len()));
-        if end <= start {
-            return Ok(());
-        }
-        let mut current = self.current();
-        if !current.covers(end, false) {
-            let mut st = lock(&self.state);
-            current = self
-                .window_for(&mut st, src, end)
-                .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
-        }
-        // SAFETY: `start < end <= cap`: inside the window.
-        let ptr = unsafe { current.at(start) };
-        op(ptr, (end - start) as usize)
-    }
-
-    /// Makes every window read-only (`true`) or writable again (`false`,
-    /// for windows mapped writable).
-    pub(crate) fn protect(&self, read_only: bool) -> io::Result<()> {
-        let st = lock(&self.state);
-        for window in st.windows.iter().filter(|w| w.writable) {
-            // SAFETY: the window is ours; while read-only, writes are refused
-            // under the lock we hold, before they reach memory.
-            unsafe { sys::protect(window.base, window.cap, !read_only)? };
-        }
-        self.read_only.store(read_only, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -1,22 +1,20 @@
-//! Writes, growth, trims and `set_len`.
+//! Writes: `pwritev`'s results through the mapping.
 //!
 //! A write first decides a [`Plan`] from the state of the inode and the
 //! description, then carries it out. While Exclusive, a write past the end
 //! grows the file on disk by a step ahead of it (`fallocate`, so that a
-//! full disk is an error from the write, before any byte is copied) and
-//! copies into the mapping; the step's padding is cut again by
-//! [`Inode::trim`]. While Shared, the file on disk is never longer than
-//! `len`: appends and writes past the end go through the kernel.
+//! full disk is an error from the write, before any byte is copied; see
+//! `length.rs`) and copies into the mapping. While Shared, the file on disk
+//! is never longer than `len`: appends and writes past the end go through
+//! the kernel.
 
-use std::fs::File;
 use std::io::{self, IoSlice};
-use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 
-use super::{At, Growth, Inode, MAX_OFFSET, State, busy, check_range, lock};
+use super::{At, Growth, Inode, State, busy, check_range, lock};
 use crate::copy::{self, Fault};
 use crate::description::Io;
-use crate::window::{Window, last_page_start, page_ceil};
+use crate::window::{Window, last_page_start};
 use crate::{fault, sys};
 
 /// How many writes after a `sync_data`/`sync_all` go by `pwrite`: a sync of
@@ -62,13 +60,6 @@ struct Mapped {
     /// without the page fault and the zeroing that each costs through the
     /// mapping (4 KiB appends ran at half `File`'s speed that way).
     into_step: bool,
-}
-
-impl State {
-    /// Whether a change at `offset..` would alias a live view.
-    pub(super) fn viewed_past(&self, offset: u64) -> bool {
-        self.views.iter().any(|&end| end > offset)
-    }
 }
 
 impl Inode {
@@ -371,7 +362,7 @@ impl Inode {
     }
 
     /// Under the lock: the file on disk reaches at least `end`.
-    fn extend_physical(&self, st: &State, end: u64) {
+    pub(super) fn extend_physical(&self, st: &State, end: u64) {
         if end > self.physical.load(Ordering::Relaxed) {
             self.physical.store(end, Ordering::Release);
             self.publish(st);
@@ -380,139 +371,11 @@ impl Inode {
 
     /// Under the lock (the only place `len` grows, so no atomic
     /// read-modify-write is needed): publishes bytes written up to `end`.
-    fn extend_len(&self, st: &State, end: u64) {
+    pub(super) fn extend_len(&self, st: &State, end: u64) {
         if end > self.len.load(Ordering::Relaxed) {
             self.len.store(end, Ordering::Release);
             self.publish(st);
         }
-    }
-
-    /// Under the lock, while Exclusive: extends the file on disk past the
-    /// write of `bufs` at `offset` by a growth step.
-    ///
-    /// With [`Growth::Reserved`] the step's blocks are allocated
-    /// (`fallocate`), so that a full disk or quota is an error here, before
-    /// any byte is copied, and the caller's `pwrite` reports it as `File`
-    /// would; where the file system cannot allocate ahead, or with
-    /// [`Growth::Sparse`], the step is a hole (`ftruncate`), and a write into
-    /// a page the disk cannot back faults in the copy routine and is redone
-    /// by `pwrite` instead. A step too large is retried as just the write.
-    fn grow(&self, st: &mut State, io: &Io<'_>, end: u64) -> io::Result<()> {
-        let physical = self.physical.load(Ordering::Relaxed);
-        let limit = sys::file_size_limit();
-        if end > limit {
-            // `File` would raise SIGXFSZ here; let `pwrite` do exactly that.
-            return Err(sys::invalid());
-        }
-        self.fill_hole_below(st, io.fd, u64::MAX)?;
-        let ahead = page_ceil(end.max(physical.saturating_add(growth_step(physical))))
-            .min(limit)
-            .min(MAX_OFFSET);
-        let extend =
-            |size: u64| match io.growth {
-                Growth::Reserved => sys::allocate(io.fd, physical, size - physical).or_else(|e| {
-                    match e.raw_os_error() {
-                        Some(code) if code == rustix::io::Errno::OPNOTSUPP.raw_os_error() => {
-                            sys::truncate(io.fd, size)
-                        }
-                        _ => Err(e),
-                    }
-                }),
-                Growth::Sparse | Growth::Exact => sys::truncate(io.fd, size),
-            };
-        let grown = match extend(ahead) {
-            Ok(()) => Ok(ahead),
-            Err(_) if ahead > end => extend(end).map(|()| end),
-            Err(e) => Err(e),
-        };
-        match grown {
-            Ok(size) => {
-                self.extend_physical(st, size);
-                Ok(())
-            }
-            Err(e) => {
-                // A failed `fallocate` may leave part of its step behind.
-                if sys::file_size(io.fd)? != physical {
-                    sys::truncate(io.fd, physical)?;
-                }
-                Err(e)
-            }
-        }
-    }
-
-    /// Under the lock: maps the file back over the hole our shrink left if
-    /// the file is to reach past its start (`end`).
-    fn fill_hole_below(&self, st: &mut State, fd: BorrowedFd<'_>, end: u64) -> io::Result<()> {
-        match st.hole {
-            Some((from, _)) if end > from => self.fill_hole(st, fd),
-            _ => Ok(()),
-        }
-    }
-
-    /// Under the lock: cuts the file back to its logical length.
-    pub(super) fn trim_locked(&self, st: &State, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let len = self.len();
-        if self.physical.load(Ordering::Relaxed) > len {
-            // While Shared, someone else may have set the size since: theirs
-            // stands.
-            if !st.exclusive && self.adopt_disk_size(st, fd)? {
-                return Ok(());
-            }
-            sys::truncate(fd, len)?;
-            self.physical.store(len, Ordering::Release);
-            self.publish(st);
-        }
-        Ok(())
-    }
-
-    /// Cuts the file back to its logical length, so that every observer
-    /// sees it exactly. `fd` must be open for writing.
-    pub(crate) fn trim(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        if self.physical.load(Ordering::Acquire) == self.len() {
-            return Ok(());
-        }
-        let st = lock(&self.state);
-        self.trim_locked(&st, fd)
-    }
-
-    /// Sets the length, like `File::set_len` (which it calls, for the same
-    /// checks and errors).
-    ///
-    /// A shrink while Exclusive first blanks the pages it cuts off in every
-    /// window (see `State::hole`): readers on other threads take no lock,
-    /// and one still copying there must not meet a fault, which would kill
-    /// a thread that blocks SIGBUS.
-    pub(crate) fn set_len(&self, io: &Io<'_>, file: &File, size: u64) -> io::Result<()> {
-        let mut st = lock(&self.state);
-        if st.viewed_past(size) {
-            return Err(busy());
-        }
-        let blank = st.exclusive && io.access.write && size < self.len() && size <= MAX_OFFSET;
-        if blank {
-            let to = page_ceil(self.physical.load(Ordering::Relaxed));
-            let from = page_ceil(size);
-            let read_only = self.read_only.load(Ordering::Relaxed);
-            let hole = st
-                .hole
-                .map_or((from, to), |(f, t)| (f.min(from), t.max(to)));
-            st.hole = Some(hole);
-            self.publish(&st);
-            for window in &st.windows {
-                if let Err(e) = window.blank(from, to, window.writable && !read_only) {
-                    let _ = self.fill_hole(&mut st, io.fd);
-                    return Err(e);
-                }
-            }
-        }
-        if let Err(e) = file.set_len(size) {
-            if blank {
-                let _ = self.fill_hole(&mut st, io.fd);
-            }
-            return Err(e);
-        }
-        self.fill_hole_below(&mut st, io.fd, size)?;
-        self.set_lengths(&st, size);
-        Ok(())
     }
 }
 

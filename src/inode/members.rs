@@ -1,0 +1,226 @@
+//! The members of an inode (its open file descriptions in this process)
+//! and the moves between the Exclusive and Shared states that they make:
+//! taking leases, answering a break, a handle leaving the crate, a fork.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::sync::{Arc, Mutex};
+
+use super::{Inode, Member, State, lease, lock, write};
+use crate::description::Description;
+use crate::sys::{self, LeaseKind};
+
+impl Inode {
+    /// Under the lock: takes the leases that make the inode Exclusive, if
+    /// every member may (see the module docs). Costs a few `fcntl`s; a
+    /// refusal (another description exists, a file system without leases,
+    /// a file someone else owns) leaves it Shared.
+    pub(super) fn try_lease(&self, st: &mut State) {
+        if st.exclusive || st.forked || st.members.is_empty() {
+            return;
+        }
+        if !st.members.iter().all(|m| m.may_lease) {
+            return;
+        }
+        let writable = st.members.iter().any(|m| m.access.write);
+        if writable && st.members.len() > 1 {
+            return;
+        }
+        let kind = if writable {
+            LeaseKind::Write
+        } else {
+            LeaseKind::Read
+        };
+        for i in 0..st.members.len() {
+            if !self.lease_member(st, i, kind) {
+                self.release_leases(st);
+                return;
+            }
+        }
+        // Nobody else can change the file now: adopt its size once more.
+        let (fd, _) = st.members[0].lease.expect("just taken");
+        // SAFETY: the member's descriptor is open while the member exists.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        match sys::file_size(fd) {
+            Ok(size) => {
+                st.exclusive = true;
+                self.set_lengths(st, size);
+            }
+            Err(_) => self.release_leases(st),
+        }
+    }
+
+    /// Under the lock: takes a lease of `kind` for member `i`, through one
+    /// of its descriptors; says whether it got one.
+    pub(super) fn lease_member(&self, st: &mut State, i: usize, kind: LeaseKind) -> bool {
+        let member = &mut st.members[i];
+        if !member.may_lease || st.forked {
+            return false;
+        }
+        let fd = member.desc.upgrade().and_then(|d| d.first_fd());
+        match fd.filter(|&fd| lease::take(fd, kind, &self.me)) {
+            Some(fd) => {
+                member.lease = Some((fd, kind));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Under the lock: gives up every member's lease.
+    pub(super) fn release_leases(&self, st: &mut State) {
+        for m in &mut st.members {
+            if let Some((fd, _)) = m.lease.take() {
+                lease::forget(fd);
+                // SAFETY: the member's descriptor is open while it exists.
+                sys::release_lease(unsafe { BorrowedFd::borrow_raw(fd) });
+            }
+        }
+    }
+
+    /// Under the lock: leaves the Exclusive state, as someone else may now
+    /// open the file: maps the file back over any hole, cuts the padding,
+    /// and only then releases the leases, so that an open waiting on their
+    /// break sees the exact file.
+    pub(super) fn go_shared(&self, st: &mut State) {
+        if !st.exclusive {
+            return;
+        }
+        let writer = st
+            .members
+            .iter()
+            .find_map(|m| m.lease.filter(|(_, kind)| *kind == LeaseKind::Write));
+        if let Some((fd, _)) = writer {
+            // SAFETY: the member's descriptor is open while it exists.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            // Failures leave the padding to the next trim, and the hole,
+            // which `fast_end` stays below, to the next growth.
+            let _ = self.fill_hole(st, fd);
+            let _ = self.trim_locked(st, fd);
+        }
+        st.exclusive = false;
+        st.lease_retry_at = self.len().saturating_add(write::growth_step(self.len()));
+        self.publish(st);
+        self.release_leases(st);
+    }
+
+    /// Called by the lease thread when a lease of this inode may be
+    /// breaking: if one is, the inode goes Shared.
+    pub(super) fn on_lease_break(&self) {
+        let mut st = lock(&self.state);
+        let broken = st.members.iter().any(|m| {
+            m.lease.is_some_and(|(fd, kind)| {
+                // SAFETY: the member's descriptor is open while it exists.
+                sys::lease(unsafe { BorrowedFd::borrow_raw(fd) }) != Some(kind)
+            })
+        });
+        if broken {
+            self.go_shared(&mut st);
+        }
+    }
+
+    /// Under the lock: the member for `desc`.
+    pub(super) fn member<'s>(
+        st: &'s mut State,
+        desc: &Description<Inode>,
+    ) -> Option<&'s mut Member> {
+        let id = desc as *const Description<Inode> as usize;
+        st.members.iter_mut().find(|m| m.id == id)
+    }
+
+    /// The handle with descriptor `fd` of `desc` leaves the crate: it closes
+    /// (`into_file == false`), or becomes a `File` (`true`). Cuts the
+    /// padding while the handle can still write; with the description's
+    /// last handle, the member goes (and the next may take the lease).
+    pub(crate) fn release(
+        &self,
+        desc: &Description<Inode>,
+        fd: BorrowedFd<'_>,
+        into_file: bool,
+    ) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut st = lock(&self.state);
+        let raw = fd.as_raw_fd();
+        let left = desc.remove_fd(raw);
+        let trimmed = if desc.access.write {
+            self.trim_locked(&st, fd)
+        } else {
+            Ok(())
+        };
+        let Some(member) = Self::member(&mut st, desc) else {
+            return trimmed;
+        };
+        if left == 0 {
+            let lease = member.lease.take();
+            let id = member.id;
+            st.members.retain(|m| m.id != id);
+            if let Some((lease_fd, _)) = lease {
+                lease::forget(lease_fd);
+                // The descriptor lives on as a `File`: give the lease up.
+                sys::release_lease(fd);
+            }
+            if st.members.is_empty() {
+                st.exclusive = false;
+            } else if !st.exclusive {
+                self.try_lease(&mut st);
+            }
+            return trimmed;
+        }
+        if into_file {
+            // A `File` now shares the description with the clones left:
+            // its writes are outside our bookkeeping.
+            member.may_lease = false;
+            self.go_shared(&mut st);
+            return trimmed;
+        }
+        if let Some((lease_fd, kind)) = member.lease
+            && lease_fd == raw
+        {
+            // The lease stays with the description; its break must be
+            // signalled through a descriptor that stays open.
+            let next = desc
+                .first_fd()
+                .filter(|&next| lease::take(next, kind, &self.me));
+            match next {
+                Some(next) => {
+                    lease::forget(raw);
+                    if let Some(member) = Self::member(&mut st, desc) {
+                        member.lease = Some((next, kind));
+                    }
+                }
+                None => self.go_shared(&mut st),
+            }
+        }
+        trimmed
+    }
+
+    /// The descriptor of `desc` is lent outside the crate (`as_fd`), which
+    /// may write through it or hand it on: the inode goes Shared for good
+    /// as far as this description is concerned.
+    pub(crate) fn expose(&self, desc: &Description<Inode>) {
+        let mut st = lock(&self.state);
+        if let Some(member) = Self::member(&mut st, desc) {
+            member.may_lease = false;
+        }
+        self.go_shared(&mut st);
+    }
+
+    /// Called before `fork` with everything locked (see [`crate::fork`]):
+    /// the child shares every description, so the inode goes Shared for
+    /// good.
+    pub(crate) fn before_fork(&self, st: &mut State) {
+        self.go_shared(st);
+        st.forked = true;
+    }
+
+    /// The members' descriptions, for [`crate::fork`].
+    pub(crate) fn descriptions(&self) -> Vec<Arc<Description<Inode>>> {
+        let st = lock(&self.state);
+        st.members.iter().filter_map(|m| m.desc.upgrade()).collect()
+    }
+
+    /// The inode's lock, for [`crate::fork`].
+    pub(crate) fn state(&self) -> &Mutex<State> {
+        &self.state
+    }
+}

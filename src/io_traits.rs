@@ -1,0 +1,164 @@
+//! `File`'s traits for `MmapFile` and `&MmapFile`: `Read`, `Write`,
+//! `Seek`, positional [`FileExt`], `AsFd`, `AsRawFd`, `TryFrom<File>`,
+//! `Debug` and `Drop`, each forwarding to the backend as `File`'s own do.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::FileExt;
+
+use crate::description::Store;
+use crate::options::MapOptions;
+use crate::{Backend, MmapFile};
+
+impl Drop for MmapFile {
+    fn drop(&mut self) {
+        if let Backend::Shared(d) = &self.backend {
+            // Cuts the padding and leaves the inode. Errors cannot be
+            // reported from drop; `File` ignores close's too.
+            let _ = d.store.release(d, self.fd(), false);
+        }
+    }
+}
+
+impl TryFrom<File> for MmapFile {
+    type Error = io::Error;
+
+    /// Maps an open `File`, keeping its access mode, append mode and file
+    /// offset (which becomes the cursor).
+    ///
+    /// # Errors
+    /// Those of `fstat`, `fcntl(F_GETFL)` or `lseek` on the file.
+    fn try_from(file: File) -> io::Result<MmapFile> {
+        MmapFile::from_file_with(file, &MapOptions::default(), false)
+    }
+}
+
+impl Read for &MmapFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        dispatch!(self, d => d.read(self.fd(), buf), _ => (&self.file).read(buf))
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        dispatch!(self, d => d.read_vectored(self.fd(), bufs), _ => (&self.file).read_vectored(bufs))
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        dispatch!(self, d => d.read_to_end(self.fd(), buf), _ => (&self.file).read_to_end(buf))
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        dispatch!(self, d => d.read_to_string(self.fd(), buf), _ => (&self.file).read_to_string(buf))
+    }
+}
+
+impl Write for &MmapFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        dispatch!(self, d => d.write_vectored(self.fd(), bufs), _ => (&self.file).write_vectored(bufs))
+    }
+
+    /// Cuts the file on disk back to its length, so that other processes see
+    /// it exactly; `File::flush` has nothing to do.
+    fn flush(&mut self) -> io::Result<()> {
+        self.trim()
+    }
+}
+
+impl Seek for &MmapFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        dispatch!(self, d => d.seek(self.fd(), pos), _ => (&self.file).seek(pos))
+    }
+
+    fn stream_position(&mut self) -> io::Result<u64> {
+        dispatch!(self, d => d.position(self.fd()), _ => (&self.file).stream_position())
+    }
+}
+
+// `MmapFile`'s traits forward to those of `&MmapFile`, as `File`'s do.
+impl Read for MmapFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        (&*self).read_to_end(buf)
+    }
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        (&*self).read_to_string(buf)
+    }
+}
+impl Write for MmapFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}
+impl Seek for MmapFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        (&*self).seek(pos)
+    }
+    fn stream_position(&mut self) -> io::Result<u64> {
+        (&*self).stream_position()
+    }
+}
+
+impl FileExt for MmapFile {
+    #[inline]
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        dispatch!(self, d => d.read_at(self.fd(), buf, offset), _ => self.file.read_at(buf, offset))
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.file.write_at(buf, offset))
+    }
+}
+
+impl MmapFile {
+    /// The descriptor goes outside the crate, which may write through it
+    /// or hand it on: appends stop running ahead of the length on disk.
+    fn expose(&self) {
+        if let Backend::Shared(d) = &self.backend {
+            d.store.expose(d);
+        }
+    }
+}
+
+/// Lending the descriptor ends fast appends for this handle's description:
+/// whoever holds it may write or change the size behind the crate's back,
+/// so the size on disk is kept exact from then on (see the crate docs).
+impl AsFd for MmapFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.expose();
+        self.file.as_fd()
+    }
+}
+
+/// As [`AsFd`].
+impl AsRawFd for MmapFile {
+    fn as_raw_fd(&self) -> RawFd {
+        self.expose();
+        self.file.as_raw_fd()
+    }
+}
+
+impl fmt::Debug for MmapFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("MmapFile");
+        s.field("file", &self.file);
+        dispatch!(self, d => s.field("len", &d.store.len()).field("pos", &d.position(self.fd()).ok()),
+            _ => s.field("mapped", &false));
+        s.finish()
+    }
+}
