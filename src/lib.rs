@@ -8,7 +8,8 @@
 //!
 //! ```
 //! use std::io::{Read, Seek, SeekFrom, Write};
-//! //! use mmapfile::MmapFile;
+//! use std::os::unix::fs::FileExt;
+//! use mmapfile::MmapFile;
 //!
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("data");
