@@ -206,13 +206,20 @@ impl<S: Store> Description<S> {
     /// lives in the kernel for good (checked under the lock, which a fork
     /// takes). A cursor an append left in the kernel's offset is read back.
     fn cursor(&self, fd: BorrowedFd<'_>) -> io::Result<(CursorGuard<'_>, bool)> {
-        let mut cursor = lock(&self.cursor);
-        let in_kernel = self.in_kernel.load(Ordering::Acquire);
-        if cursor.in_offset && !in_kernel {
-            cursor.pos = sys::tell(fd)?;
-            cursor.in_offset = false;
+        let (mut cursor, in_kernel) = self.cursor_as_left();
+        if cursor.0.in_offset && !in_kernel {
+            cursor.0.pos = sys::tell(fd)?;
+            cursor.0.in_offset = false;
         }
-        Ok((CursorGuard(cursor), in_kernel))
+        Ok((cursor, in_kernel))
+    }
+
+    /// As [`Self::cursor`], without reading back a cursor left in the
+    /// kernel's offset: for appends, which do not need it.
+    fn cursor_as_left(&self) -> (CursorGuard<'_>, bool) {
+        let cursor = lock(&self.cursor);
+        let in_kernel = self.in_kernel.load(Ordering::Acquire);
+        (CursorGuard(cursor), in_kernel)
     }
 
     /// The cursor, for `stream_position` and `into_file`.
@@ -369,7 +376,11 @@ impl<S: Store> Description<S> {
         fd: BorrowedFd<'_>,
         bufs: &[IoSlice<'_>],
     ) -> io::Result<usize> {
-        let (mut pos, in_kernel) = self.cursor(fd)?;
+        let (mut pos, in_kernel) = if self.access.append {
+            self.cursor_as_left()
+        } else {
+            self.cursor(fd)?
+        };
         if in_kernel {
             let written = (&*as_file(fd)).write_vectored(bufs)?;
             self.store.caught_up(fd);
@@ -388,7 +399,10 @@ impl<S: Store> Description<S> {
         let bufs = &bufs[..bufs.len().min(IOV_MAX)];
         let (n, after) = self.store.write(&self.io(fd), bufs, at)?;
         match after {
-            Some(after) => *pos = after,
+            Some(after) => {
+                *pos = after;
+                pos.0.in_offset = false;
+            }
             None => pos.0.in_offset = true,
         }
         Ok(n)
