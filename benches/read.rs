@@ -4,7 +4,8 @@
 //! Contenders in every group: `mmapfile` (this crate), `file`
 //! (`std::fs::File`), `memmap2` (the ceiling: `copy_from_slice` out of a
 //! plain map) and `fmmap` (the closest peer). File size: `MMAPFILE_BENCH_MB`
-//! MiB (default 128).
+//! MiB (default 128). Last, `mmapfile_shared`: random `read_at` again once
+//! a writer has the file open, so that the crate is in the Shared state.
 
 mod common;
 
@@ -42,7 +43,30 @@ fn main() {
     read_to_end(&mut c, &readers);
     line_scan(&mut c, &text, lines);
     threaded_read_at(&mut c, &readers);
+    // Last: a writer's open ends the read lease for good.
+    random_read_at_shared(&mut c, &readers, &data);
     c.final_summary();
+}
+
+/// `random_read_at` of `mmapfile` in the Shared state: with a writer's
+/// description of the file open, reads probe for a shrink and check the
+/// thread's signal mask (see the crate docs, "How it works").
+fn random_read_at_shared(c: &mut Criterion, k: &Readers, path: &std::path::Path) {
+    let _writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open a writer");
+    let mut g = c.benchmark_group("random_read_at");
+    g.warm_up_time(Duration::from_millis(700))
+        .measurement_time(Duration::from_secs(2));
+    for size in [64usize, 4 << 10, 64 << 10] {
+        g.throughput(Throughput::Bytes(size as u64));
+        let span = k.len - size as u64 + 1;
+        bench_random(&mut g, "mmapfile_shared", size, span, |buf, off| {
+            k.mmapfile.read_at(buf, off).expect("MmapFile::read_at")
+        });
+    }
+    g.finish();
 }
 
 /// Every contender reads the same bytes at the same offsets.

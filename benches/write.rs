@@ -2,8 +2,10 @@
 //! growing a file to 4 MiB and to 256 MiB (1 GiB with `MMAPFILE_BENCH_BIG=1`),
 //! and durable 4 KiB writes (`sync_data` after each).
 //!
-//! Contenders: `mmapfile` (this crate), `file` (`std::fs::File`), and where it
-//! applies `bufwriter` (`BufWriter<File>`) and `fmmap`. `memmap2` and `fmmap`
+//! Contenders: `mmapfile` (this crate, the only handle of its file),
+//! `mmapfile_shared` (the same with another description of the file open,
+//! so that it is in the Shared state), `file` (`std::fs::File`), and where
+//! it applies `bufwriter` (`BufWriter<File>`) and `fmmap`. `memmap2` and `fmmap`
 //! cannot append to a file (a map does not grow), so they sit out the append
 //! and growth groups.
 
@@ -107,6 +109,21 @@ fn appends(c: &mut Criterion, scratch: &Scratch) {
                 on_fresh_files(iters, &path, &open_log_mmapfile, &mut |f| {
                     append(f, &record, count)
                 })
+            })
+        });
+        // The same with a second description of the file open (a reader):
+        // no lease, so every append goes through the kernel.
+        g.bench_function(BenchmarkId::new("mmapfile_shared", &label), |b| {
+            b.iter_custom(|iters| {
+                on_fresh_files(
+                    iters,
+                    &path,
+                    &|p| {
+                        let log = open_log_mmapfile(p);
+                        (log, File::open(p).expect("open a reader"))
+                    },
+                    &mut |(f, _reader)| append(f, &record, count),
+                )
             })
         });
         g.bench_function(BenchmarkId::new("file", &label), |b| {

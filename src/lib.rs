@@ -28,58 +28,103 @@
 //!
 //! # How it works
 //! The file is mapped `MAP_SHARED` from offset 0 for far more bytes than it
-//! holds (1 GiB of address space by default, see
-//! [`OpenOptions::reserve`]). A write past the end extends the file (in
-//! steps whose disk blocks are reserved with `fallocate`, so most appends
-//! make no system call and a full disk is an error from `write`, see
-//! [`OpenOptions::preallocate`]) and copies into the mapping (an append of
-//! a page or more goes by `pwrite` into the step instead, which spares the
-//! page fault and zeroing per fresh page); the mapping's address does not
-//! move, so positional reads on other threads take no lock. Only when the file outgrows the
-//! reservation is a larger mapping made; the old one stays mapped until the
-//! last handle closes, so no reader is ever left holding unmapped memory.
-//! All handles of one file in a process share one mapping and agree on its
-//! length.
+//! holds (1 GiB of address space by default, see [`OpenOptions::reserve`]).
+//! The mapping's address does not move as the file grows, so positional
+//! reads on other threads take no lock; only when the file outgrows the
+//! reservation is a larger mapping made, and the old one stays mapped until
+//! the last handle closes. All handles of one file in a process share one
+//! mapping and agree on its length. Every byte between the mapping and a
+//! caller's buffer moves through one copy routine, in assembly, which makes
+//! concurrent reads and writes race-free and lets a SIGBUS handler turn a
+//! fault inside it (a file cut short, a disk that cannot back a page) into
+//! a short read or an error.
 //!
-//! Another process (or a `File`) may shrink the file at any time. Pages past
-//! the new end then fault, and the crate recovers; but the page holding the
-//! new end stays mapped and would read zeros past it. So an access below the
-//! file's last page first reads one byte of a later page (a single load,
-//! which faults if the file no longer reaches it), and an access reaching
-//! into the last page asks the kernel for the size (`statx`). Every call
-//! sees a shrink that happened before it, and answers as `File` does.
+//! What a handle may assume depends on who else can reach the file:
 //!
-//! Files that cannot be mapped — directories, FIFOs, sockets, devices,
-//! `/proc` and `/sys` files, or any file on a platform where the crate cannot
-//! recover from SIGBUS — are handled with plain system calls, transparently:
-//! see [`MmapFile::is_mapped`].
+//! - **Alone** (the usual case: one handle and its clones, or several
+//!   read-only handles). The crate holds a Linux file lease
+//!   (`F_SETLEASE`), which the kernel grants only while no other open file
+//!   description of the file exists anywhere, and breaks before anyone else
+//!   opens or truncates the file. Then the crate knows the length exactly:
+//!   reads are a bounds check and a copy, and appends grow the file on disk
+//!   in steps ahead of the data (64 KiB to 64 MiB, their blocks reserved
+//!   with `fallocate`, see [`OpenOptions::preallocate`]), so most make no
+//!   system call. When the lease breaks, a thread of the crate cuts the
+//!   file to its exact length and lets go, and only then does the other
+//!   open return: whoever opens the file sees exactly what `File` would
+//!   have left.
+//! - **Shared** (anything else: another process or `File` has the file
+//!   open, several writable handles, a handle made with
+//!   [`MmapFile::try_from`], one whose descriptor was lent out with `as_fd`,
+//!   or any handle after a `fork`). Anyone may change the file at any
+//!   moment, so the size on disk is always exact; appends go by `write(2)`
+//!   on the `O_APPEND` descriptor, atomically with everyone else's; writes
+//!   past the end go by `pwrite`. A read or write inside the file first
+//!   reads one byte of a later page (a load that faults if the file no
+//!   longer reaches it), or, in the file's last page, asks the kernel for
+//!   the size (`statx`), so every call sees a shrink made before it. A
+//!   thread that blocks SIGBUS, which such a fault would kill, uses
+//!   `pread`/`pwrite` instead.
+//!
+//! After `fork` (but not `posix_spawn`, which `std::process::Command` uses
+//! where it can), parent and child share each handle's open file
+//! description, as with `File`: the crate moves every cursor into the
+//! kernel's file offset before the fork, and from then on those handles'
+//! cursor-relative calls are `File`'s own system calls.
+//!
+//! Files that cannot be mapped, or whose semantics a mapping cannot keep —
+//! directories, FIFOs, sockets, devices, `/proc` and `/sys` files,
+//! `O_DIRECT` handles, memfds that can be sealed, or any file on a platform
+//! where the crate cannot recover from SIGBUS — are handled with plain
+//! system calls, transparently: see [`MmapFile::is_mapped`]. `O_SYNC` and
+//! `O_DSYNC` handles read through the mapping and write through the kernel;
+//! write-only handles, which cannot map the file, write through the kernel
+//! too (or into a mapping another handle made), and open no other
+//! descriptor, which would drop the process's POSIX locks when closed.
+//!
+//! What the crate adds to a process: the SIGBUS handler (installed the first
+//! time a file is mapped), `pthread_atfork` handlers, and, the first time a
+//! lease is taken, a thread named `mmapfile-leases` to which lease breaks
+//! are signalled with `SIGRTMIN + 4`, directed at it alone.
 //!
 //! # Differences from `File`
-//! - **Length on disk while appending.** The file's size on disk may run
-//!   ahead of its length by up to one growth step while a handle appends.
-//!   Handles in this process never see that; another process (or a `File`
-//!   opened on the same path) sees zeros past the last write until the
-//!   writer calls `flush`, `sync_all`, `sync_data`, `metadata`, `into_file`
-//!   or drops the handle, which cut the file back to its length. Use
-//!   [`OpenOptions::exact_len`] where another process must see the exact
-//!   length at every moment, or if the writer may be killed.
+//! Each comes from the mapping; none changes the bytes a call returns.
+//! - **`stat` while appending alone.** While a handle alone appends, the
+//!   file's size on disk runs ahead of its length by up to one growth step
+//!   of zeros. Anyone who opens the file sees the exact size (the open
+//!   breaks the lease, which cuts the file first), but a `stat` by path
+//!   (`ls -l`, [`std::fs::metadata`]) does not open it and may see the
+//!   padding; so does whoever reads the file after the writer was killed
+//!   with SIGKILL. `flush`, the syncs, `metadata`, `into_file` and drop cut
+//!   it. [`OpenOptions::exact_len`] keeps the size exact at every moment, at
+//!   one system call per extending write.
+//! - **An open waits for the lease's holder.** Opening a file that another
+//!   process holds alone waits until that process's lease thread has cut
+//!   the file and let go (about a millisecond here); while the holder is
+//!   stopped (a debugger, SIGSTOP), up to
+//!   `/proc/sys/fs/lease-break-time` (45 s by default), after which the
+//!   kernel takes the lease away (and the holder may then leave padding).
+//!   A process that only reads holds a read lease, which only opens for
+//!   writing and truncations wait for.
 //! - **[`MmapFile::len`]** (which `File` lacks) makes no system call: after
 //!   another process changes the size, it reports the old length until a
 //!   call of this handle meets the change (any access near or past the new
 //!   end, a seek from the end, `metadata`). Every `File` method answers from
 //!   the size the file has.
+//! - **[`MmapFile::try_from`]** takes the `File`'s cursor as its own: a
+//!   duplicate of that descriptor made before (`dup`, `try_clone`) no
+//!   longer shares the offset with it, unless the process has forked, after
+//!   which a handle made from a `File` keeps its cursor in the kernel.
 //! - **Reading a hole on tmpfs** through the mapping allocates its pages, as
 //!   a write would; `File`'s read does not.
-//! - **`metadata()` of a read-only handle** reports the size on disk, which
-//!   may include such a step taken by a writable handle in the same process
-//!   that has not flushed. [`MmapFile::len`] is always exact in-process.
 //! - **Modification time** is updated when a page is first written after
 //!   being written back, not on every write.
 //! - **Huge transfers.** `read` and `write` move up to the whole buffer in
 //!   one call; Linux caps one system call at about 2 GiB. Both are allowed
 //!   by the `Read`/`Write` contracts.
 //! - **The file offset** of the underlying descriptor is not kept while the
-//!   `MmapFile` owns it; [`MmapFile::into_file`] sets it to the cursor.
+//!   `MmapFile` owns it (unless after a fork, above); [`MmapFile::into_file`]
+//!   sets it to the cursor.
 //!
 //! # Safety
 //! No sequence of calls to this crate's safe API, from any number of threads
@@ -90,24 +135,34 @@
 //!   old and new bytes, as with `File`);
 //! - every access is bounds-checked against the mapping before it is made;
 //! - no safe API lends a `&[u8]` into the mapping;
-//! - if the file shrinks under the mapping (`set_len` on another thread,
-//!   another process truncating it) or a page cannot be backed (disk full,
-//!   I/O error), the access raises SIGBUS, which a process-wide handler turns
-//!   into a short read or an `io::Error`, never a crash.
+//! - if the file shrinks under the mapping or a page cannot be backed (disk
+//!   full, I/O error), the access raises SIGBUS, which a process-wide
+//!   handler turns into a short read or an `io::Error`, never a crash. The
+//!   handler takes only faults the kernel raised inside the copy routine;
+//!   a SIGBUS sent by a process, or a fault elsewhere, goes to the handler
+//!   before it, run with its own mask and flags; if that handler changes
+//!   the disposition (std's resets it to the default), ours stays in front.
+//! - a thread that blocks SIGBUS never takes a fault from a shrink: the
+//!   crate's own `set_len` makes the pages it cuts off anonymous zeros
+//!   before truncating, so a reader racing it reads old bytes or zeros, and
+//!   while anyone else could cut the file such a thread uses system calls.
 //!
 //! What is left to the user:
-//! - **Other programs' handlers.** The SIGBUS handler is installed once, the
-//!   first time a file is mapped, and chains to the handler it replaced for
-//!   faults that are not the crate's. A handler installed later that does
-//!   not chain to ours turns a recoverable fault back into a crash.
+//! - **Other programs' handlers.** A SIGBUS handler installed after the
+//!   crate's that does not chain to it turns a recoverable fault back into
+//!   a crash.
+//! - **A thread that blocks SIGBUS** is still killed by a fault that is not
+//!   a shrink (an I/O error reading a page; a hole on a full tmpfs), and by
+//!   a read already under way, alone, at the moment another process's open
+//!   breaks the lease and it then cuts the file below that read.
 //! - **Writes by other processes** are seen, as with `File`, but are not
 //!   atomic with respect to our reads: a read racing with them may return a
 //!   mix of old and new bytes, exactly as `pread` racing a `pwrite` can.
 //!
 //! # Platform support
 //! Mapped I/O runs on Linux on x86_64, where the copy routine and the fault
-//! handler are implemented. Everywhere else on Unix the crate compiles and
-//! every `MmapFile` uses system calls: correct, never faster than `File`.
+//! handler are implemented; the README's platform table says what runs
+//! where.
 //!
 //! # Minimum supported Rust version
 //! 1.89 (for `File::lock` and friends).

@@ -8,26 +8,17 @@
 //! open file description (an open, with its clones) is a member.
 //!
 //! # Exclusive and Shared
-//! The inode is **Exclusive** while every member holds a file lease (see
-//! [`lease`]): a write lease for a single writable description, read leases
-//! for read-only ones. Then no other open file description of the file
-//! exists anywhere, and none can be made, nor the file truncated, before
-//! the kernel has told us and we have let go. So while Exclusive:
-//! - `len` is the file's length, exactly, and reads check nothing else;
-//! - appends may grow the file on disk in steps ahead of `len`
-//!   (`physical`), so that most make no system call: nobody can see the
-//!   padding but through `stat`.
-//!
-//! Otherwise it is **Shared**: anyone may change the file at any moment.
-//! The size on disk is then always exactly `len` after each of our calls;
-//! appends go by `write(2)` on the `O_APPEND` descriptor, atomically with
-//! everyone else's; reads and writes inside the file probe for a shrink
-//! (see `read.rs`); and a thread that blocks SIGBUS uses system calls.
-//!
-//! When a lease breaks (someone opens or truncates the file), the lease
-//! thread calls [`Inode::on_lease_break`]: it cuts the padding, makes the
-//! inode Shared and releases the leases, and only then does the other open
-//! return. A writable single member retries the lease as the file grows.
+//! The two states of the [crate docs](crate#how-it-works) ("alone" is
+//! Exclusive). The inode is Exclusive while every member holds a lease
+//! (see [`lease`]): a write lease for a single writable description, read
+//! leases for read-only ones. Then `len` is the file's length, exactly;
+//! `physical`, the size on disk, may run ahead of it by a growth step; and
+//! `fast_end` is `len`, with no probe. Otherwise it is Shared: `physical`
+//! equals `len` after each of our calls, and reads and writes probe (see
+//! `read.rs`). [`Inode::on_lease_break`] (called by the lease thread),
+//! another member joining, a handle lending its descriptor and a fork move
+//! it to Shared (`members.rs`); a single writable member retries the lease
+//! as the file grows.
 //!
 //! # Lock order
 //! `REGISTRY`, then a description's cursor, then an inode's `state`, then a
