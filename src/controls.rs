@@ -3,12 +3,10 @@
 //! change the bytes the API returns, and none can leave memory the crate
 //! reads unmapped.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
-use crate::inode::{MapSource, check_range};
-use crate::{Backend, MmapFile, sys};
+use crate::range::check_range;
+use crate::{Backend, MmapFile, os};
 
 /// Advice to the kernel about how the mapping will be used: `madvise(2)`.
 ///
@@ -69,26 +67,6 @@ impl Advice {
                 | Advice::DoDump
         )
     }
-
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub(crate) fn to_rustix(self) -> rustix::mm::Advice {
-        use rustix::mm::Advice as A;
-        match self {
-            Advice::Normal => A::Normal,
-            Advice::Random => A::Random,
-            Advice::Sequential => A::Sequential,
-            Advice::WillNeed => A::WillNeed,
-            Advice::DontNeed => A::LinuxDontNeed,
-            Advice::HugePage => A::LinuxHugepage,
-            Advice::NoHugePage => A::LinuxNoHugepage,
-            Advice::DontDump => A::LinuxDontDump,
-            Advice::DoDump => A::LinuxDoDump,
-            Advice::Cold => A::LinuxCold,
-            Advice::PageOut => A::LinuxPageOut,
-            Advice::PopulateRead => A::LinuxPopulateRead,
-            Advice::PopulateWrite => A::LinuxPopulateWrite,
-        }
-    }
 }
 
 /// The access the mapping allows; see [`MmapFile::protect`].
@@ -103,7 +81,7 @@ pub enum Protection {
 /// The size of a page of memory, in bytes: `sysconf(_SC_PAGESIZE)`. Ranges
 /// given to the mapping controls are rounded out to whole pages.
 pub fn page_size() -> usize {
-    sys::page_size()
+    os::page_size()
 }
 
 /// The error for a control that needs a mapping, on a handle that uses
@@ -115,28 +93,51 @@ fn not_mapped() -> io::Error {
     )
 }
 
+/// What a control does to the pages of a range of the mapping.
+#[derive(Clone, Copy)]
+// Unmapped builds only refuse it.
+#[cfg_attr(not(mapped_io), allow(dead_code))]
+enum PageOp {
+    Advise(Advice),
+    Sync,
+    StartWriteback,
+    Lock,
+    Unlock,
+}
+
 impl MmapFile {
-    /// Runs `op` on the pages of the mapping holding `offset..offset + len`
+    /// Does `op` to the pages of the mapping holding `offset..offset + len`
     /// of the file, clamped to its length. Nothing to do for an empty range.
-    fn on_pages(
-        &self,
-        offset: u64,
-        len: u64,
-        op: impl FnOnce(*mut u8, usize) -> io::Result<()>,
-    ) -> io::Result<()> {
-        let len = usize::try_from(len).map_err(|_| sys::invalid())?;
+    fn on_pages(&self, offset: u64, len: u64, op: PageOp) -> io::Result<()> {
+        let len = usize::try_from(len).map_err(|_| os::invalid())?;
         check_range(offset, len)?;
-        match &self.backend {
-            Backend::Shared(d) => {
-                let src = MapSource {
-                    fd: self.fd(),
-                    readable: d.access.read,
-                    writable: false,
-                };
-                d.store.on_pages(src, offset, len, op)
+        #[cfg(mapped_io)]
+        {
+            let fd = self.fd();
+            let run = |ptr: *mut u8, n: usize| match op {
+                PageOp::Advise(advice) => os::advise(ptr, n, advice),
+                PageOp::Sync => os::sync_pages(ptr, n, true),
+                PageOp::StartWriteback => os::start_writeback(fd, offset, n),
+                PageOp::Lock => os::lock_pages(ptr, n),
+                PageOp::Unlock => os::unlock_pages(ptr, n),
+            };
+            match &self.backend {
+                Backend::Shared(d) => {
+                    let src = crate::inode::MapSource {
+                        fd,
+                        readable: d.access.read,
+                        writable: false,
+                    };
+                    d.store.on_pages(src, offset, len, run)
+                }
+                Backend::Private(d) => d.store.on_pages(offset, len, run),
+                Backend::Syscalls => Err(not_mapped()),
             }
-            Backend::Private(d) => d.store.on_pages(offset, len, op),
-            Backend::Syscalls => Err(not_mapped()),
+        }
+        #[cfg(not(mapped_io))]
+        {
+            let _ = op;
+            Err(not_mapped())
         }
     }
 
@@ -172,13 +173,14 @@ impl MmapFile {
     /// As [`advise`](Self::advise); `EINVAL` if the range does not fit in
     /// `off_t`.
     pub fn advise_range(&self, advice: Advice, offset: u64, len: u64) -> io::Result<()> {
+        #[cfg(mapped_io)]
         if advice == Advice::DontNeed && matches!(&self.backend, Backend::Private(_)) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "DontNeed would discard a private mapping's writes",
             ));
         }
-        self.on_pages(offset, len, |ptr, n| sys::advise(ptr, n, advice))
+        self.on_pages(offset, len, PageOp::Advise(advice))
     }
 
     /// `msync(MS_SYNC)` over `offset..offset + len`: the pages covering the
@@ -191,14 +193,14 @@ impl MmapFile {
     /// # References
     ///  - [Linux](https://man7.org/linux/man-pages/man2/msync.2.html)
     pub fn sync_range(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.on_pages(offset, len, |ptr, n| sys::sync_pages(ptr, n, true))
+        self.on_pages(offset, len, PageOp::Sync)
     }
 
     /// Starts writing back the pages covering `offset..offset + len` and
-    /// returns without waiting for it: on Linux `sync_file_range` (where
-    /// `msync(MS_ASYNC)` does nothing), which first waits for any writeback
-    /// of those pages already under way, since a page redirtied meanwhile
-    /// would otherwise be skipped; `msync(MS_ASYNC)` elsewhere.
+    /// returns without waiting for it: `sync_file_range` (as `msync(MS_ASYNC)`
+    /// does nothing on Linux), which first waits for any writeback of those
+    /// pages already under way, since a page redirtied meanwhile would
+    /// otherwise be skipped.
     ///
     /// # Errors
     /// `Unsupported` if not mapped; the kernel's errors.
@@ -206,10 +208,7 @@ impl MmapFile {
     /// # References
     ///  - [Linux sync_file_range](https://man7.org/linux/man-pages/man2/sync_file_range.2.html)
     pub fn sync_range_async(&self, offset: u64, len: u64) -> io::Result<()> {
-        let fd = self.fd();
-        self.on_pages(offset, len, |ptr, n| {
-            sys::start_writeback(fd, ptr, n, offset)
-        })
+        self.on_pages(offset, len, PageOp::StartWriteback)
     }
 
     /// `mlock(2)` over the whole file: its pages stay in memory. Pages the
@@ -231,7 +230,7 @@ impl MmapFile {
     /// # Errors
     /// As [`lock_memory`](Self::lock_memory).
     pub fn lock_memory_range(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.on_pages(offset, len, sys::lock_pages)
+        self.on_pages(offset, len, PageOp::Lock)
     }
 
     /// `munlock(2)` over the whole file.
@@ -239,7 +238,7 @@ impl MmapFile {
     /// # Errors
     /// `Unsupported` if not mapped.
     pub fn unlock_memory(&self) -> io::Result<()> {
-        self.on_pages(0, self.len()?, sys::unlock_pages)
+        self.on_pages(0, self.len()?, PageOp::Unlock)
     }
 
     /// `mprotect(2)` on every mapping of this file in this process. With
@@ -255,14 +254,20 @@ impl MmapFile {
     /// # References
     ///  - [Linux](https://man7.org/linux/man-pages/man2/mprotect.2.html)
     pub fn protect(&self, protection: Protection) -> io::Result<()> {
-        let (write, read_only) = (self.writable(), protection == Protection::ReadOnly);
-        if protection == Protection::ReadWrite && write == Some(false) {
-            return Err(sys::bad_fd());
-        }
+        let read_only = protection == Protection::ReadOnly;
         match &self.backend {
+            #[cfg(mapped_io)]
+            Backend::Shared(d) if !read_only && !d.access.write => Err(os::bad_fd()),
+            #[cfg(mapped_io)]
             Backend::Shared(d) => d.store.protect(read_only),
+            #[cfg(mapped_io)]
+            Backend::Private(d) if !read_only && !d.access.write => Err(os::bad_fd()),
+            #[cfg(mapped_io)]
             Backend::Private(d) => d.store.protect(read_only),
-            Backend::Syscalls => Err(not_mapped()),
+            Backend::Syscalls => {
+                let _ = read_only;
+                Err(not_mapped())
+            }
         }
     }
 
@@ -287,7 +292,7 @@ impl MmapFile {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn region(&self, offset: u64, len: u64) -> io::Result<Region<'_>> {
-        check_range(offset, usize::try_from(len).map_err(|_| sys::invalid())?)?;
+        check_range(offset, usize::try_from(len).map_err(|_| os::invalid())?)?;
         Ok(Region {
             file: self,
             offset,
@@ -318,7 +323,7 @@ impl MmapFile {
     /// # References
     ///  - [Linux memfd_create](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
     pub fn anonymous() -> io::Result<MmapFile> {
-        MmapFile::try_from(File::from(sys::anonymous_file()?))
+        MmapFile::try_from(os::anonymous_file()?)
     }
 }
 
@@ -359,26 +364,26 @@ impl Region<'_> {
         )
     }
 
-    /// Like [`FileExt::read_at`], relative to the region and stopping at its
+    /// Like [`FileExt::read_at`](std::os::unix::fs::FileExt::read_at), relative to the region and stopping at its
     /// end.
     ///
     /// # Errors
-    /// Those of [`FileExt::read_at`].
+    /// Those of [`FileExt::read_at`](std::os::unix::fs::FileExt::read_at).
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let n = self.fit(offset, buf.len());
         self.file
-            .read_at(&mut buf[..n], self.offset + offset.min(self.len))
+            .read_at_offset(&mut buf[..n], self.offset + offset.min(self.len))
     }
 
-    /// Like [`FileExt::write_at`], relative to the region and cut at its end.
+    /// Like [`FileExt::write_at`](std::os::unix::fs::FileExt::write_at), relative to the region and cut at its end.
     ///
     /// # Errors
     /// `InvalidInput` if `offset` is at or past the region's end (and `buf`
     /// is not empty), or the file offset it makes does not fit in `off_t`;
-    /// those of [`FileExt::write_at`].
+    /// those of [`FileExt::write_at`](std::os::unix::fs::FileExt::write_at).
     pub fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         // Past `u64::MAX` as a file offset: what `pwrite` says past `off_t`.
-        let at = self.offset.checked_add(offset).ok_or_else(sys::invalid)?;
+        let at = self.offset.checked_add(offset).ok_or_else(os::invalid)?;
         let n = self.fit(offset, buf.len());
         if n == 0 && !buf.is_empty() {
             return Err(io::Error::new(
@@ -386,7 +391,7 @@ impl Region<'_> {
                 "write past the end of the region",
             ));
         }
-        self.file.write_at(&buf[..n], at)
+        self.file.write_at_offset(&buf[..n], at)
     }
 
     /// [`MmapFile::advise_range`] over the region.

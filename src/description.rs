@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::inode::{At, Growth, check_range, lock};
-use crate::sys::{self, Access};
+use crate::os::{self, Access};
 use crate::window::MapSource;
 
 /// The most buffers one vectored call takes, as std passes at most
@@ -187,7 +187,7 @@ impl<S: Store> Description<S> {
     ) -> io::Result<()> {
         if !self.in_kernel.load(Ordering::Acquire) {
             if !cursor.in_offset {
-                sys::seek_to(fd, cursor.pos)?;
+                os::seek_to(fd, cursor.pos)?;
             }
             self.in_kernel.store(true, Ordering::Release);
         }
@@ -208,7 +208,7 @@ impl<S: Store> Description<S> {
     fn cursor(&self, fd: BorrowedFd<'_>) -> io::Result<(CursorGuard<'_>, bool)> {
         let (mut cursor, in_kernel) = self.cursor_as_left();
         if cursor.0.in_offset && !in_kernel {
-            cursor.0.pos = sys::tell(fd)?;
+            cursor.0.pos = os::tell(fd)?;
             cursor.0.in_offset = false;
         }
         Ok((cursor, in_kernel))
@@ -225,7 +225,7 @@ impl<S: Store> Description<S> {
     /// The cursor, for `stream_position` and `into_file`.
     pub(crate) fn position(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
         match self.cursor(fd)? {
-            (_, true) => sys::tell(fd),
+            (_, true) => os::tell(fd),
             (pos, false) => Ok(*pos),
         }
     }
@@ -235,7 +235,7 @@ impl<S: Store> Description<S> {
         if self.access.read {
             Ok(())
         } else {
-            Err(sys::bad_fd())
+            Err(os::bad_fd())
         }
     }
 
@@ -243,7 +243,7 @@ impl<S: Store> Description<S> {
         if self.access.write {
             Ok(())
         } else {
-            Err(sys::bad_fd())
+            Err(os::bad_fd())
         }
     }
 
@@ -336,7 +336,7 @@ impl<S: Store> Description<S> {
                 .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
             let spare = &mut buf.spare_capacity_mut()[..want];
             if want >= PREFAULT_FROM {
-                sys::prefault_for_write(spare);
+                os::prefault_for_write(spare);
             }
             let n = self.store.read_at(&io, spare, *pos)?;
             // SAFETY: `read_at` initialised the first `n` spare bytes.
@@ -424,11 +424,11 @@ impl<S: Store> Description<S> {
         let new = u64::try_from(new)
             .ok()
             .filter(|&n| n <= i64::MAX as u64)
-            .ok_or_else(sys::invalid)?;
+            .ok_or_else(os::invalid)?;
         if new > self.store.len() {
             // Past the end: let the kernel check it against the largest file
             // the file system allows, as `lseek` does for File.
-            sys::seek_to(fd, new)?;
+            os::seek_to(fd, new)?;
         }
         *pos = new;
         Ok(new)
@@ -455,11 +455,11 @@ impl<S: Store> Description<S> {
             };
             // Linux sends at most about 2 GiB a call.
             let count = usize::try_from(left).unwrap_or(usize::MAX).min(1 << 30);
-            match sys::sendfile(out, fd, &mut pos, count) {
+            match os::sendfile(out, fd, &mut pos, count) {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Unsupported && *pos > start => {
-                    return Err(sys::invalid());
+                    return Err(os::invalid());
                 }
                 Err(e) => return Err(e),
             }

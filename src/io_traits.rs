@@ -1,19 +1,30 @@
 //! `File`'s traits for `MmapFile` and `&MmapFile`: `Read`, `Write`,
-//! `Seek`, positional [`FileExt`], `AsFd`, `AsRawFd`, `TryFrom<File>`,
-//! `Debug` and `Drop`, each forwarding to the backend as `File`'s own do.
+//! `Seek`, the platform's positional `FileExt`, its descriptor or handle
+//! traits, `TryFrom<File>`, `Debug` and `Drop`, each forwarding to the
+//! backend as `File`'s own do.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+#[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
+#[cfg(windows)]
+use std::os::windows::fs::FileExt;
+#[cfg(windows)]
+use std::os::windows::io::{AsHandle, AsRawHandle, BorrowedHandle, RawHandle};
 
+#[cfg(mapped_io)]
+use crate::Backend;
+use crate::MmapFile;
+#[cfg(mapped_io)]
 use crate::description::Store;
 use crate::options::MapOptions;
-use crate::{Backend, MmapFile};
 
 impl Drop for MmapFile {
     fn drop(&mut self) {
+        #[cfg(mapped_io)]
         if let Backend::Shared(d) = &self.backend {
             // Cuts the padding and leaves the inode. Errors cannot be
             // reported from drop; `File` ignores close's too.
@@ -114,6 +125,7 @@ impl Seek for MmapFile {
     }
 }
 
+#[cfg(unix)]
 impl FileExt for MmapFile {
     #[inline]
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -125,10 +137,63 @@ impl FileExt for MmapFile {
     }
 }
 
+/// Windows' positional I/O, which also moves the cursor, as `File`'s does.
+#[cfg(windows)]
+impl FileExt for MmapFile {
+    fn seek_read(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.file.seek_read(buf, offset)
+    }
+
+    fn seek_write(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        self.file.seek_write(buf, offset)
+    }
+}
+
 impl MmapFile {
+    /// The platform's positional read: `read_at`, or on Windows
+    /// `seek_read` (which moves the cursor).
+    pub(crate) fn read_at_offset(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        #[cfg(unix)]
+        return self.read_at(buf, offset);
+        #[cfg(windows)]
+        return self.seek_read(buf, offset);
+    }
+
+    /// The platform's positional write: `write_at`, or on Windows
+    /// `seek_write` (which moves the cursor).
+    pub(crate) fn write_at_offset(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        #[cfg(unix)]
+        return self.write_at(buf, offset);
+        #[cfg(windows)]
+        return self.seek_write(buf, offset);
+    }
+
+    /// Fills `buf` from `offset` by positional reads, as
+    /// `FileExt::read_exact_at` does.
+    pub(crate) fn read_exact_at_offset(
+        &self,
+        mut buf: &mut [u8],
+        mut offset: u64,
+    ) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at_offset(buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// The descriptor goes outside the crate, which may write through it
     /// or hand it on: appends stop running ahead of the length on disk.
+    #[cfg(unix)]
     fn expose(&self) {
+        #[cfg(mapped_io)]
         if let Backend::Shared(d) = &self.backend {
             d.store.expose(d);
         }
@@ -138,6 +203,7 @@ impl MmapFile {
 /// Lending the descriptor ends fast appends for this handle's description:
 /// whoever holds it may write or change the size behind the crate's back,
 /// so the size on disk is kept exact from then on (see the crate docs).
+#[cfg(unix)]
 impl AsFd for MmapFile {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.expose();
@@ -146,10 +212,25 @@ impl AsFd for MmapFile {
 }
 
 /// As [`AsFd`].
+#[cfg(unix)]
 impl AsRawFd for MmapFile {
     fn as_raw_fd(&self) -> RawFd {
         self.expose();
         self.file.as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl AsHandle for MmapFile {
+    fn as_handle(&self) -> BorrowedHandle<'_> {
+        self.file.as_handle()
+    }
+}
+
+#[cfg(windows)]
+impl AsRawHandle for MmapFile {
+    fn as_raw_handle(&self) -> RawHandle {
+        self.file.as_raw_handle()
     }
 }
 

@@ -168,46 +168,77 @@
 //! 1.89 (for `File::lock` and friends).
 
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
-#![cfg(unix)]
 
 /// Runs `$mapped` with `$d` bound to a mapped backend's description, or
 /// `$syscalls` for the system-call backend.
 macro_rules! dispatch {
     ($self:expr, $d:ident => $mapped:expr, _ => $syscalls:expr $(,)?) => {
         match &$self.backend {
+            #[cfg(mapped_io)]
             $crate::Backend::Shared($d) => $mapped,
+            #[cfg(mapped_io)]
             $crate::Backend::Private($d) => $mapped,
             $crate::Backend::Syscalls => $syscalls,
         }
     };
 }
 
+// The platform, chosen here and only here. `build.rs` sets `mapped_io`
+// where the crate maps files: Linux on the CPUs `arch/` has a copy routine
+// for. The mapped machinery below compiles only there; elsewhere every
+// `MmapFile` uses system calls.
+#[cfg(mapped_io)]
+#[cfg_attr(target_arch = "x86_64", path = "arch/x86_64.rs")]
+#[cfg_attr(target_arch = "aarch64", path = "arch/aarch64.rs")]
+mod arch;
+#[cfg_attr(mapped_io, path = "os/linux/mod.rs")]
+#[cfg_attr(all(unix, not(mapped_io)), path = "os/unix.rs")]
+#[cfg_attr(windows, path = "os/windows.rs")]
+mod os;
+
+#[cfg(mapped_io)]
+mod backend;
 mod controls;
+#[cfg(mapped_io)]
 mod copy;
+#[cfg(mapped_io)]
 mod description;
-mod fault;
+#[cfg(mapped_io)]
 mod fork;
+#[cfg(mapped_io)]
 mod inode;
 mod io_traits;
 mod options;
+#[cfg(mapped_io)]
 mod private;
-mod sys;
+mod range;
 mod view;
+#[cfg(mapped_io)]
 mod window;
+
+/// Whether this build maps files: Linux on x86_64. Everywhere else every
+/// [`MmapFile`] uses system calls, with `File`'s results and speed (see the
+/// README's platform table), and [`MmapFile::is_mapped`] is always `false`.
+pub const MAPPED_IO: bool = cfg!(mapped_io);
 
 use std::fs::{File, FileTimes, Metadata, Permissions, TryLockError};
 use std::io::{self, Write};
 use std::mem::ManuallyDrop;
+#[cfg(mapped_io)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
+#[cfg(mapped_io)]
 use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use controls::{Advice, Protection, Region, page_size};
+#[cfg(mapped_io)]
 use description::{Description, Store};
-use inode::{Inode, Join, MapSource};
+#[cfg(mapped_io)]
+use inode::Inode;
 use options::MapOptions;
 pub use options::OpenOptions;
+#[cfg(mapped_io)]
 use private::PrivateMap;
 pub use view::{Records, View};
 
@@ -255,6 +286,7 @@ pub struct MmapFile {
     file: File,
     /// `file`'s descriptor, read once: std's `as_fd` is not inlined across
     /// crates, and this saves a call on every read and write.
+    #[cfg(mapped_io)]
     fd: RawFd,
     backend: Backend,
 }
@@ -263,8 +295,10 @@ enum Backend {
     /// Plain system calls on `file`: for what cannot be mapped.
     Syscalls,
     /// I/O through the shared mapping of the file's inode.
+    #[cfg(mapped_io)]
     Shared(Arc<Description<Inode>>),
     /// I/O through a private copy-on-write mapping.
+    #[cfg(mapped_io)]
     Private(Arc<Description<PrivateMap>>),
 }
 
@@ -316,48 +350,14 @@ impl MmapFile {
         map: &MapOptions,
         opened: bool,
     ) -> io::Result<MmapFile> {
-        let fd = file.as_fd();
-        let identity = sys::identify(fd)?;
-        let access = sys::access(fd)?;
-        // O_DIRECT's alignment rules and errors are the kernel's; a file
-        // that can be sealed (any seal but F_SEAL_SEAL) may refuse writes
-        // or size changes at any moment, and a writable mapping would stop
-        // F_SEAL_WRITE from being added. System calls give `File`'s results.
-        let sealable = sys::seals(fd).is_some_and(|seals| seals != sys::SEAL_SEAL);
-        let backend = if !identity.regular || !fault::recovery() || access.direct || sealable {
+        #[cfg(mapped_io)]
+        let backend = Backend::choose(&file, map, opened)?;
+        #[cfg(not(mapped_io))]
+        let backend = {
+            let _ = opened;
             Backend::Syscalls
-        } else if map.private {
-            let cursor = sys::tell(fd)?;
-            let store = PrivateMap::open(fd, access.read, map.reserve, &map.advice)?;
-            let desc = Description::new(Arc::new(store), access, map.growth(), cursor, false, fd);
-            Backend::Private(Arc::new(desc))
-        } else {
-            let join = Join {
-                src: MapSource {
-                    fd,
-                    readable: access.read,
-                    writable: access.write,
-                },
-                key: identity.key,
-                reserve: map.reserve,
-                advice: &map.advice,
-                access,
-                growth: map.growth(),
-                cursor: sys::tell(fd)?,
-                opened,
-            };
-            match Inode::join(join) {
-                Ok(desc) => Backend::Shared(desc),
-                // Not mappable (procfs, sysfs, no address space): system
-                // calls are always correct.
-                Err(_) => Backend::Syscalls,
-            }
         };
-        let file = MmapFile {
-            fd: file.as_raw_fd(),
-            file,
-            backend,
-        };
+        let file = MmapFile::with_backend(file, backend);
         if file.is_mapped() {
             // Lasting advice went on the whole mapping with it; the rest acts
             // on the pages the file has now.
@@ -369,6 +369,15 @@ impl MmapFile {
             }
         }
         Ok(file)
+    }
+
+    fn with_backend(file: File, backend: Backend) -> MmapFile {
+        MmapFile {
+            #[cfg(mapped_io)]
+            fd: file.as_raw_fd(),
+            file,
+            backend,
+        }
     }
 
     /// Whether I/O goes through a mapping (`true`), or through plain system
@@ -400,6 +409,7 @@ impl MmapFile {
     /// Cuts the file on disk back to its length, where this handle may write.
     fn trim(&self) -> io::Result<()> {
         match &self.backend {
+            #[cfg(mapped_io)]
             Backend::Shared(d) if d.access.write => d.store.trim(self.fd()),
             _ => Ok(()),
         }
@@ -413,7 +423,9 @@ impl MmapFile {
     /// on a handle not open for writing, `EFBIG` past the largest file.
     pub fn set_len(&self, size: u64) -> io::Result<()> {
         match &self.backend {
+            #[cfg(mapped_io)]
             Backend::Shared(d) => d.store.set_len(&d.io(self.fd()), &self.file, size),
+            #[cfg(mapped_io)]
             Backend::Private(d) => d.store.set_len(&d.io(self.fd()), size),
             Backend::Syscalls => self.file.set_len(size),
         }
@@ -426,6 +438,7 @@ impl MmapFile {
     /// # Errors
     /// Those of [`File::metadata`], or of cutting the file back.
     pub fn metadata(&self) -> io::Result<Metadata> {
+        #[cfg(mapped_io)]
         if let Backend::Shared(d) = &self.backend {
             d.store.refresh(self.fd())?;
         }
@@ -440,6 +453,7 @@ impl MmapFile {
     /// Those of [`File::sync_all`].
     pub fn sync_all(&self) -> io::Result<()> {
         self.trim()?;
+        #[cfg(mapped_io)]
         if let Backend::Shared(d) = &self.backend {
             d.store.note_sync();
         }
@@ -458,6 +472,7 @@ impl MmapFile {
     /// Those of [`File::sync_data`].
     pub fn sync_data(&self) -> io::Result<()> {
         self.trim()?;
+        #[cfg(mapped_io)]
         if let Backend::Shared(d) = &self.backend {
             d.store.note_sync();
         }
@@ -472,18 +487,16 @@ impl MmapFile {
     pub fn try_clone(&self) -> io::Result<MmapFile> {
         let file = self.file.try_clone()?;
         let backend = match &self.backend {
+            #[cfg(mapped_io)]
             Backend::Shared(d) => {
                 d.add_fd(file.as_raw_fd());
                 Backend::Shared(Arc::clone(d))
             }
+            #[cfg(mapped_io)]
             Backend::Private(d) => Backend::Private(Arc::clone(d)),
             Backend::Syscalls => Backend::Syscalls,
         };
-        Ok(MmapFile {
-            fd: file.as_raw_fd(),
-            file,
-            backend,
-        })
+        Ok(MmapFile::with_backend(file, backend))
     }
 
     /// Like [`File::set_permissions`].
@@ -569,18 +582,20 @@ impl MmapFile {
         let (file, backend) =
             unsafe { (std::ptr::read(&this.file), std::ptr::read(&this.backend)) };
         match backend {
+            #[cfg(mapped_io)]
             Backend::Shared(d) => {
                 if Arc::strong_count(&d) > 1 {
                     // Other clones live on and share the kernel's file offset
                     // with this File from now on.
                     d.share_with_file(file.as_fd())?;
                 } else {
-                    sys::seek_to(file.as_fd(), d.position(file.as_fd())?)?;
+                    os::seek_to(file.as_fd(), d.position(file.as_fd())?)?;
                 }
                 d.store.release(&d, file.as_fd(), true)?;
             }
+            #[cfg(mapped_io)]
             Backend::Private(d) => {
-                sys::seek_to(file.as_fd(), d.position(file.as_fd())?)?;
+                os::seek_to(file.as_fd(), d.position(file.as_fd())?)?;
             }
             Backend::Syscalls => {}
         }
@@ -623,7 +638,12 @@ impl MmapFile {
     /// assert_eq!(got, "<html></html>");
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn write_to<W: Write + AsFd + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
+    #[cfg(unix)]
+    pub fn write_to<W: Write + std::os::fd::AsFd + ?Sized>(
+        &mut self,
+        out: &mut W,
+    ) -> io::Result<u64> {
+        #[cfg(mapped_io)]
         if let Backend::Shared(d) = &self.backend {
             match d.send_to(self.fd(), out.as_fd()) {
                 Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
@@ -633,11 +653,20 @@ impl MmapFile {
         io::copy(&mut &*self, out)
     }
 
-    /// Whether a mapped handle was opened for writing (`None` if unmapped).
-    fn writable(&self) -> Option<bool> {
-        dispatch!(self, d => Some(d.access.write), _ => None)
+    /// Like the Unix `write_to`; on Windows, which has no `sendfile`, it is
+    /// `io::copy(&mut file, out)`.
+    ///
+    /// # Errors
+    /// Those of reading this handle and writing to `out`.
+    #[cfg(windows)]
+    pub fn write_to<W: Write + std::os::windows::io::AsHandle + ?Sized>(
+        &mut self,
+        out: &mut W,
+    ) -> io::Result<u64> {
+        io::copy(&mut &*self, out)
     }
 
+    #[cfg(mapped_io)]
     #[inline]
     fn fd(&self) -> BorrowedFd<'_> {
         // SAFETY: `self.fd` is `self.file`'s descriptor, open for as long as

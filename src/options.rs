@@ -2,13 +2,27 @@
 
 use std::fs;
 use std::io;
+#[cfg(mapped_io)]
 use std::os::fd::AsFd;
+#[cfg(unix)]
 use std::os::unix::fs::OpenOptionsExt;
+#[cfg(windows)]
+use std::os::windows::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::inode::{DEFAULT_RESERVE, Growth, Inode};
-use crate::sys;
+#[cfg(mapped_io)]
+use crate::inode::{Growth, Inode};
+#[cfg(mapped_io)]
+use crate::os;
 use crate::{Advice, MmapFile};
+
+/// Address space reserved for a file by default, before it must move to a
+/// larger mapping.
+const DEFAULT_RESERVE: u64 = if cfg!(target_pointer_width = "64") {
+    1 << 30
+} else {
+    64 << 20
+};
 
 /// How a file is mapped; the part of [`OpenOptions`] that `std` lacks.
 #[derive(Clone, Debug)]
@@ -27,6 +41,7 @@ pub(crate) struct MapOptions {
     pub(crate) private: bool,
 }
 
+#[cfg(mapped_io)]
 impl MapOptions {
     /// How writes past the end grow the file.
     pub(crate) fn growth(&self) -> Growth {
@@ -67,12 +82,14 @@ pub struct OpenOptions {
     std: fs::OpenOptions,
     /// What `std` was told that decides whether the open truncates, which
     /// the crate does itself (see [`OpenOptions::open`]).
+    #[cfg(mapped_io)]
     truncate: Truncate,
     map: MapOptions,
 }
 
 /// The options that decide whether an open truncates the file, as std's
 /// `get_creation_mode` reads them.
+#[cfg(mapped_io)]
 #[derive(Clone, Copy, Debug, Default)]
 struct Truncate {
     truncate: bool,
@@ -82,6 +99,7 @@ struct Truncate {
     custom_flags: i32,
 }
 
+#[cfg(mapped_io)]
 impl Truncate {
     /// Whether the open is to truncate a file that exists: std passes
     /// `O_TRUNC` for `truncate` with `write` but neither `append` nor
@@ -103,6 +121,7 @@ impl OpenOptions {
     pub fn new() -> Self {
         OpenOptions {
             std: fs::OpenOptions::new(),
+            #[cfg(mapped_io)]
             truncate: Truncate::default(),
             map: MapOptions::default(),
         }
@@ -123,7 +142,10 @@ impl OpenOptions {
     /// calls.
     pub fn write(&mut self, write: bool) -> &mut Self {
         self.std.write(write);
-        self.truncate.write = write;
+        #[cfg(mapped_io)]
+        {
+            self.truncate.write = write;
+        }
         self
     }
 
@@ -131,7 +153,10 @@ impl OpenOptions {
     /// atomically, whatever the cursor.
     pub fn append(&mut self, append: bool) -> &mut Self {
         self.std.append(append);
-        self.truncate.append = append;
+        #[cfg(mapped_io)]
+        {
+            self.truncate.append = append;
+        }
         self
     }
 
@@ -140,7 +165,10 @@ impl OpenOptions {
     /// live [`crate::View`] of the file, as [`MmapFile::set_len`] does.
     pub fn truncate(&mut self, truncate: bool) -> &mut Self {
         self.std.truncate(truncate);
-        self.truncate.truncate = truncate;
+        #[cfg(mapped_io)]
+        {
+            self.truncate.truncate = truncate;
+        }
         self
     }
 
@@ -153,7 +181,10 @@ impl OpenOptions {
     /// Like [`std::fs::OpenOptions::create_new`].
     pub fn create_new(&mut self, create_new: bool) -> &mut Self {
         self.std.create_new(create_new);
-        self.truncate.create_new = create_new;
+        #[cfg(mapped_io)]
+        {
+            self.truncate.create_new = create_new;
+        }
         self
     }
 
@@ -263,14 +294,21 @@ impl OpenOptions {
     /// recovery) is not an error: the handle then does plain system calls,
     /// as [`MmapFile::is_mapped`] tells.
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<MmapFile> {
-        if !self.truncate.applies() {
-            return MmapFile::from_file_with(self.std.open(path)?, &self.map, true);
+        #[cfg(mapped_io)]
+        if self.truncate.applies() {
+            return self.open_truncating(path.as_ref());
         }
+        MmapFile::from_file_with(self.std.open(path)?, &self.map, true)
+    }
+
+    /// A truncating open where files are mapped (see [`OpenOptions::open`]).
+    #[cfg(mapped_io)]
+    fn open_truncating(&self, path: &Path) -> io::Result<MmapFile> {
         let mut std = self.std.clone();
         std.truncate(false)
             .custom_flags(self.truncate.custom_flags & !libc::O_TRUNC);
         let file = std.open(path)?;
-        let identity = sys::identify(file.as_fd())?;
+        let identity = os::identify(file.as_fd())?;
         if identity.regular {
             Inode::truncate_opened(identity.key, &file)?;
         }
@@ -278,6 +316,7 @@ impl OpenOptions {
     }
 }
 
+#[cfg(unix)]
 impl OpenOptionsExt for OpenOptions {
     fn mode(&mut self, mode: u32) -> &mut Self {
         self.std.mode(mode);
@@ -286,7 +325,38 @@ impl OpenOptionsExt for OpenOptions {
 
     fn custom_flags(&mut self, flags: i32) -> &mut Self {
         self.std.custom_flags(flags);
-        self.truncate.custom_flags = flags;
+        #[cfg(mapped_io)]
+        {
+            self.truncate.custom_flags = flags;
+        }
+        self
+    }
+}
+
+#[cfg(windows)]
+impl OpenOptionsExt for OpenOptions {
+    fn access_mode(&mut self, access: u32) -> &mut Self {
+        self.std.access_mode(access);
+        self
+    }
+
+    fn share_mode(&mut self, val: u32) -> &mut Self {
+        self.std.share_mode(val);
+        self
+    }
+
+    fn custom_flags(&mut self, flags: u32) -> &mut Self {
+        self.std.custom_flags(flags);
+        self
+    }
+
+    fn attributes(&mut self, val: u32) -> &mut Self {
+        self.std.attributes(val);
+        self
+    }
+
+    fn security_qos_flags(&mut self, flags: u32) -> &mut Self {
+        self.std.security_qos_flags(flags);
         self
     }
 }

@@ -19,11 +19,12 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::Advice;
 use crate::copy;
 use crate::description::{Io, Store};
 use crate::inode::{At, check_range, lock};
+use crate::os::{self, fault};
 use crate::window::{Window, page_ceil, page_floor};
-use crate::{Advice, fault, sys};
 
 /// The error for a fault in a private mapping: the file shrank under pages
 /// this handle had not written, and no system call can stand in for them.
@@ -63,12 +64,12 @@ impl PrivateMap {
         reserve: u64,
         advice: &[Advice],
     ) -> io::Result<PrivateMap> {
-        let size = sys::file_size(fd)?;
+        let size = os::file_size(fd)?;
         let cap = usize::try_from(page_ceil(reserve.max(size.saturating_add(size / 2)).max(1)))
             .map_err(|_| io::Error::from(rustix::io::Errno::NOMEM))?;
         let file_part = usize::try_from(page_ceil(size)).unwrap_or(cap).min(cap);
         let window = Box::new(Window {
-            base: sys::map_private(readable.then_some((fd, file_part)), cap)?,
+            base: os::map_private(readable.then_some((fd, file_part)), cap)?,
             cap,
             writable: true,
         });
@@ -106,7 +107,7 @@ impl PrivateMap {
         // Anonymous memory only: every byte of ours is copied over. A
         // failure drops (unmaps) the new window.
         let window = Box::new(Window {
-            base: sys::map_private(None, cap)?,
+            base: os::map_private(None, cap)?,
             cap,
             writable: true,
         });
@@ -122,7 +123,7 @@ impl PrivateMap {
         window.advise(&st.advice, 0, cap as u64);
         if self.read_only.load(Ordering::Relaxed) {
             // SAFETY: the window is new; nothing has seen it yet.
-            unsafe { sys::protect(window.base, window.cap, false)? };
+            unsafe { os::protect(window.base, window.cap, false)? };
         }
         self.window
             .store(&*window as *const Window as *mut Window, Ordering::Release);
@@ -153,11 +154,11 @@ impl PrivateMap {
             let ptr = std::ptr::NonNull::new_unchecked(window.at(from));
             let len = (to - from) as usize;
             if read_only {
-                sys::protect(ptr, len, true)?;
+                os::protect(ptr, len, true)?;
             }
-            let populated = sys::advise(ptr.as_ptr(), len, Advice::PopulateWrite);
+            let populated = os::advise(ptr.as_ptr(), len, Advice::PopulateWrite);
             if read_only {
-                sys::protect(ptr, len, false)?;
+                os::protect(ptr, len, false)?;
             }
             populated.map_err(|_| private_fault())
         }
@@ -184,7 +185,7 @@ impl PrivateMap {
         unsafe {
             let pages = std::ptr::NonNull::new_unchecked(window.at(first));
             if read_only {
-                sys::protect(pages, span, true)?;
+                os::protect(pages, span, true)?;
             }
             let mut at = from;
             while at < to {
@@ -193,7 +194,7 @@ impl PrivateMap {
                 at += n as u64;
             }
             if read_only {
-                sys::protect(pages, span, false)?;
+                os::protect(pages, span, false)?;
             }
         }
         Ok(())
@@ -210,7 +211,7 @@ impl PrivateMap {
     /// Shrinking zeroes what it cuts off, so that growing again reads zeros.
     pub(crate) fn set_len(&self, io: &Io<'_>, size: u64) -> io::Result<()> {
         if !io.access.write {
-            return Err(sys::invalid()); // what ftruncate says to a read-only file
+            return Err(os::invalid()); // what ftruncate says to a read-only file
         }
         if size > i64::MAX as u64 {
             return Err(io::Error::new(
@@ -290,7 +291,7 @@ impl PrivateMap {
         for window in &st.windows {
             // SAFETY: the window is ours; while read-only, writes are refused
             // under the lock we hold, before they reach memory.
-            unsafe { sys::protect(window.base, window.cap, !read_only)? };
+            unsafe { os::protect(window.base, window.cap, !read_only)? };
         }
         self.read_only.store(read_only, Ordering::Relaxed);
         Ok(())

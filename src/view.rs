@@ -5,11 +5,16 @@
 
 use std::fmt;
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::marker::PhantomData;
 
-use crate::inode::{self, Inode, MapSource};
+#[cfg(mapped_io)]
+use crate::inode::{Inode, MapSource};
+#[cfg(mapped_io)]
+use crate::os;
+#[cfg(mapped_io)]
 use crate::private::PrivateMap;
-use crate::{Backend, MmapFile, sys};
+use crate::range::check_range;
+use crate::{Backend, MmapFile};
 
 impl MmapFile {
     /// Borrows `len` bytes at `offset` without copying them: the zero-copy
@@ -50,41 +55,37 @@ impl MmapFile {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub unsafe fn view(&self, offset: u64, len: usize) -> io::Result<View<'_>> {
-        let (pinner, ptr) = match &self.backend {
+        match &self.backend {
+            #[cfg(mapped_io)]
             Backend::Shared(d) => {
                 if !d.access.read {
-                    return Err(sys::bad_fd());
+                    return Err(os::bad_fd());
                 }
                 let src = MapSource {
                     fd: self.fd(),
                     readable: true,
                     writable: false,
                 };
-                (Pinner::Shared(&d.store), d.store.pin(src, offset, len)?)
+                let ptr = d.store.pin(src, offset, len)?;
+                Ok(View::pinned(Pinner::Shared(&d.store), ptr, offset, len))
             }
+            #[cfg(mapped_io)]
             Backend::Private(d) => {
                 if !d.access.read {
-                    return Err(sys::bad_fd());
+                    return Err(os::bad_fd());
                 }
-                (Pinner::Private(&d.store), d.store.pin(offset, len)?)
+                let ptr = d.store.pin(offset, len)?;
+                Ok(View::pinned(Pinner::Private(&d.store), ptr, offset, len))
             }
             Backend::Syscalls => {
-                inode::check_range(offset, len)?;
+                check_range(offset, len)?;
                 let mut bytes = vec![0; len];
-                self.file.read_exact_at(&mut bytes, offset)?;
-                return Ok(View {
-                    bytes: ViewBytes::Owned(bytes),
-                });
+                self.read_exact_at_offset(&mut bytes, offset)?;
+                Ok(View {
+                    bytes: ViewBytes::Owned(bytes, PhantomData),
+                })
             }
-        };
-        Ok(View {
-            bytes: ViewBytes::Mapped {
-                pinner,
-                ptr,
-                len,
-                end: offset + len as u64,
-            },
-        })
+        }
     }
 }
 
@@ -97,25 +98,46 @@ pub struct View<'a> {
 }
 
 enum ViewBytes<'a> {
+    #[cfg(mapped_io)]
     Mapped {
         pinner: Pinner<'a>,
         ptr: *const u8,
         len: usize,
         end: u64,
     },
-    Owned(Vec<u8>),
+    /// Read into memory, where the file is not mapped.
+    Owned(Vec<u8>, PhantomData<&'a MmapFile>),
+}
+
+impl<'a> View<'a> {
+    /// A view of the `len` bytes at `offset`, from `ptr` on, pinned by
+    /// `pinner`.
+    #[cfg(mapped_io)]
+    fn pinned(pinner: Pinner<'a>, ptr: *const u8, offset: u64, len: usize) -> View<'a> {
+        View {
+            bytes: ViewBytes::Mapped {
+                pinner,
+                ptr,
+                len,
+                end: offset + len as u64,
+            },
+        }
+    }
 }
 
 /// What holds a view's pin.
+#[cfg(mapped_io)]
 enum Pinner<'a> {
     Shared(&'a Inode),
     Private(&'a PrivateMap),
 }
 
+#[cfg(mapped_io)]
 // SAFETY: a `View` is a shared borrow of bytes that nothing in this process
 // writes while it lives (the pin), so it may move to and be shared with
 // other threads like `&[u8]`; unpinning takes a lock.
 unsafe impl Send for View<'_> {}
+#[cfg(mapped_io)]
 // SAFETY: as for `Send`.
 unsafe impl Sync for View<'_> {}
 
@@ -128,8 +150,9 @@ impl std::ops::Deref for View<'_> {
             // while the inode lives, which the borrow guarantees; the pin
             // keeps this crate's writes out, and `view`'s contract keeps
             // everyone else's out.
+            #[cfg(mapped_io)]
             ViewBytes::Mapped { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
-            ViewBytes::Owned(bytes) => bytes,
+            ViewBytes::Owned(bytes, _) => bytes,
         }
     }
 }
@@ -151,17 +174,19 @@ impl View<'_> {
 impl Drop for View<'_> {
     fn drop(&mut self) {
         match &self.bytes {
+            #[cfg(mapped_io)]
             ViewBytes::Mapped {
                 pinner: Pinner::Shared(inode),
                 end,
                 ..
             } => inode.unpin(*end),
+            #[cfg(mapped_io)]
             ViewBytes::Mapped {
                 pinner: Pinner::Private(map),
                 end,
                 ..
             } => map.unpin(*end),
-            ViewBytes::Owned(_) => {}
+            ViewBytes::Owned(..) => {}
         }
     }
 }

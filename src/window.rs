@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 
-use crate::{Advice, sys};
+use crate::{Advice, os};
 
 /// One mapping of the file, unmapped on drop.
 pub(crate) struct Window {
@@ -62,7 +62,7 @@ impl Window {
         }
         for &advice in advice {
             // SAFETY: `from < to <= cap`.
-            let _ = sys::advise(unsafe { self.at(from) }, (to - from) as usize, advice);
+            let _ = os::advise(unsafe { self.at(from) }, (to - from) as usize, advice);
         }
     }
 
@@ -79,7 +79,7 @@ impl Window {
         if to > from {
             // SAFETY: `from < to <= cap`: inside the window.
             let start = unsafe { self.at(from) };
-            let _ = sys::advise(start, (to - from) as usize, Advice::PopulateWrite);
+            let _ = os::advise(start, (to - from) as usize, Advice::PopulateWrite);
         }
     }
 
@@ -92,7 +92,7 @@ impl Window {
             return Ok(());
         }
         // SAFETY: whole pages inside our window.
-        unsafe { sys::zero_pages(self.at(from), (to - from) as usize, writable) }
+        unsafe { os::zero_pages(self.at(from), (to - from) as usize, writable) }
     }
 
     /// Maps the file again over `from..to` of the window (clamped, whole
@@ -110,7 +110,7 @@ impl Window {
         }
         // SAFETY: whole pages inside our window, which maps the file from
         // offset 0, so page `from` maps file offset `from`.
-        unsafe { sys::remap_file(self.at(from), (to - from) as usize, fd, from, writable) }
+        unsafe { os::remap_file(self.at(from), (to - from) as usize, fd, from, writable) }
     }
 }
 
@@ -119,7 +119,7 @@ impl Drop for Window {
         if self.cap > 0 {
             // SAFETY: the window is ours and no reader is left: windows drop
             // with their inode, or unused right after being mapped.
-            unsafe { sys::unmap(self.base, self.cap) };
+            unsafe { os::unmap(self.base, self.cap) };
         }
     }
 }
@@ -140,12 +140,12 @@ pub(crate) struct MapSource<'a> {
 /// less but at least `needed` bytes.
 pub(crate) fn map_window(src: MapSource<'_>, wanted: u64, needed: u64) -> io::Result<Window> {
     if !src.readable {
-        return Err(sys::bad_fd());
+        return Err(os::bad_fd());
     }
     let mut len = wanted;
     loop {
         let cap = usize::try_from(len).map_err(|_| io::Error::from(rustix::io::Errno::NOMEM))?;
-        match sys::map_shared(src.fd, cap, src.writable) {
+        match os::map_shared(src.fd, cap, src.writable) {
             Ok(base) => {
                 return Ok(Window {
                     base,
@@ -167,14 +167,14 @@ pub(crate) fn map_window(src: MapSource<'_>, wanted: u64, needed: u64) -> io::Re
 /// `n` rounded up to a whole page (saturating near `u64::MAX`).
 #[inline]
 pub(crate) fn page_ceil(n: u64) -> u64 {
-    let mask = sys::page_size() as u64 - 1;
+    let mask = os::page_size() as u64 - 1;
     n.saturating_add(mask) & !mask
 }
 
 /// `n` rounded down to a whole page.
 #[inline]
 pub(crate) fn page_floor(n: u64) -> u64 {
-    n & !(sys::page_size() as u64 - 1)
+    n & !(os::page_size() as u64 - 1)
 }
 
 /// Where the last page of a file of `size` bytes starts (0 if empty).

@@ -21,7 +21,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak, mpsc};
 
 use super::{Inode, lock};
-use crate::sys::{self, LeaseKind};
+use crate::os::{self, LeaseKind};
 
 /// The leases this process holds, by the descriptor each was taken through.
 pub(crate) struct Leases {
@@ -71,7 +71,7 @@ pub(super) fn take(fd: RawFd, kind: LeaseKind, inode: &Weak<Inode>) -> bool {
     };
     // SAFETY: the caller's member holds `fd` open.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    if sys::take_lease(borrowed, kind, tid, break_signal()).is_err() {
+    if os::take_lease(borrowed, kind, tid, break_signal()).is_err() {
         return false;
     }
     leases.by_fd.insert(fd, inode.clone());
@@ -117,7 +117,7 @@ fn run(ready: mpsc::Sender<i32>) {
         libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), std::ptr::null_mut());
         set.assume_init()
     };
-    if ready.send(sys::thread_id()).is_err() {
+    if ready.send(os::thread_id()).is_err() {
         return;
     }
     drop(ready);

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use super::write::growth_step;
 use super::{Growth, Inode, MAX_OFFSET, State, busy, lock};
 use crate::description::Io;
-use crate::sys;
+use crate::os;
 use crate::window::page_ceil;
 
 impl Inode {
@@ -30,27 +30,26 @@ impl Inode {
     /// by `pwrite` instead. A step too large is retried as just the write.
     pub(super) fn grow(&self, st: &mut State, io: &Io<'_>, end: u64) -> io::Result<()> {
         let physical = self.physical.load(Ordering::Relaxed);
-        let limit = sys::file_size_limit();
+        let limit = os::file_size_limit();
         if end > limit {
             // `File` would raise SIGXFSZ here; let `pwrite` do exactly that.
-            return Err(sys::invalid());
+            return Err(os::invalid());
         }
         self.fill_hole_below(st, io.fd, u64::MAX)?;
         let ahead = page_ceil(end.max(physical.saturating_add(growth_step(physical))))
             .min(limit)
             .min(MAX_OFFSET);
-        let extend =
-            |size: u64| match io.growth {
-                Growth::Reserved => sys::allocate(io.fd, physical, size - physical).or_else(|e| {
-                    match e.raw_os_error() {
-                        Some(code) if code == rustix::io::Errno::OPNOTSUPP.raw_os_error() => {
-                            sys::truncate(io.fd, size)
-                        }
-                        _ => Err(e),
+        let extend = |size: u64| match io.growth {
+            Growth::Reserved => {
+                os::allocate(io.fd, physical, size - physical).or_else(|e| match e.raw_os_error() {
+                    Some(code) if code == rustix::io::Errno::OPNOTSUPP.raw_os_error() => {
+                        os::truncate(io.fd, size)
                     }
-                }),
-                Growth::Sparse | Growth::Exact => sys::truncate(io.fd, size),
-            };
+                    _ => Err(e),
+                })
+            }
+            Growth::Sparse | Growth::Exact => os::truncate(io.fd, size),
+        };
         let grown = match extend(ahead) {
             Ok(()) => Ok(ahead),
             Err(_) if ahead > end => extend(end).map(|()| end),
@@ -63,8 +62,8 @@ impl Inode {
             }
             Err(e) => {
                 // A failed `fallocate` may leave part of its step behind.
-                if sys::file_size(io.fd)? != physical {
-                    sys::truncate(io.fd, physical)?;
+                if os::file_size(io.fd)? != physical {
+                    os::truncate(io.fd, physical)?;
                 }
                 Err(e)
             }
@@ -94,7 +93,7 @@ impl Inode {
             if !st.exclusive && self.adopt_disk_size(st, fd)? {
                 return Ok(());
             }
-            sys::truncate(fd, len)?;
+            os::truncate(fd, len)?;
             self.physical.store(len, Ordering::Release);
             self.publish(st);
         }

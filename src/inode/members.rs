@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{Inode, Member, State, lease, lock, write};
 use crate::description::Description;
-use crate::sys::{self, LeaseKind};
+use crate::os::{self, LeaseKind};
 
 impl Inode {
     /// Under the lock: takes the leases that make the inode Exclusive, if
@@ -41,7 +41,7 @@ impl Inode {
         let (fd, _) = st.members[0].lease.expect("just taken");
         // SAFETY: the member's descriptor is open while the member exists.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        match sys::file_size(fd) {
+        match os::file_size(fd) {
             Ok(size) => {
                 st.exclusive = true;
                 self.set_lengths(st, size);
@@ -73,7 +73,7 @@ impl Inode {
             if let Some((fd, _)) = m.lease.take() {
                 lease::forget(fd);
                 // SAFETY: the member's descriptor is open while it exists.
-                sys::release_lease(unsafe { BorrowedFd::borrow_raw(fd) });
+                os::release_lease(unsafe { BorrowedFd::borrow_raw(fd) });
             }
         }
     }
@@ -111,7 +111,7 @@ impl Inode {
         let broken = st.members.iter().any(|m| {
             m.lease.is_some_and(|(fd, kind)| {
                 // SAFETY: the member's descriptor is open while it exists.
-                sys::lease(unsafe { BorrowedFd::borrow_raw(fd) }) != Some(kind)
+                os::lease(unsafe { BorrowedFd::borrow_raw(fd) }) != Some(kind)
             })
         });
         if broken {
@@ -157,7 +157,7 @@ impl Inode {
             if let Some((lease_fd, _)) = lease {
                 lease::forget(lease_fd);
                 // The descriptor lives on as a `File`: give the lease up.
-                sys::release_lease(fd);
+                os::release_lease(fd);
             }
             if st.members.is_empty() {
                 st.exclusive = false;

@@ -39,23 +39,12 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::description::Description;
-use crate::sys::{self, Access, LeaseKind};
+use crate::os::{self, Access, LeaseKind};
+pub(crate) use crate::range::{MAX_OFFSET, check_range};
 pub(crate) use crate::window::MapSource;
 use crate::window::{EMPTY, Window, last_page_start, map_window, page_ceil};
 use crate::{Advice, fork};
 pub(crate) use lease::{Leases, lock_all as lock_leases, reset_in_child as reset_leases_in_child};
-
-/// Address space reserved for a file by default, before it must move to a
-/// larger window.
-pub(crate) const DEFAULT_RESERVE: u64 = if cfg!(target_pointer_width = "64") {
-    1 << 30
-} else {
-    64 << 20
-};
-
-/// The largest offset a read or write may reach, as for `pread`/`pwrite`:
-/// offsets are `off_t`, a signed 64-bit integer.
-const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// `probe` when reads need no probe (the inode is Exclusive).
 const NO_PROBE: u64 = u64::MAX;
@@ -83,15 +72,6 @@ pub(crate) enum At {
     /// At the end, as `pwrite` on an `O_APPEND` descriptor writes: a
     /// `write_at` of an append handle, which moves no file offset.
     EndPositional,
-}
-
-/// Checks an offset and length as `pread`/`pwrite` do: `EINVAL` if the range
-/// does not fit in `off_t`. Returns the end.
-pub(crate) fn check_range(offset: u64, len: usize) -> io::Result<u64> {
-    match offset.checked_add(len as u64) {
-        Some(end) if end <= MAX_OFFSET => Ok(end),
-        _ => Err(sys::invalid()),
-    }
 }
 
 /// The error for a write that would alias a live view.
@@ -292,7 +272,7 @@ impl Inode {
     }
 
     fn new(join: &Join<'_>) -> io::Result<Arc<Inode>> {
-        let size = sys::file_size(join.src.fd)?;
+        let size = os::file_size(join.src.fd)?;
         let lasting: Vec<_> = join
             .advice
             .iter()
@@ -387,7 +367,7 @@ impl Inode {
         if self.is_exclusive() {
             return Ok(self.len());
         }
-        if sys::file_size(fd)? == self.physical.load(Ordering::Acquire) {
+        if os::file_size(fd)? == self.physical.load(Ordering::Acquire) {
             return Ok(self.len());
         }
         let st = lock(&self.state);
@@ -398,7 +378,7 @@ impl Inode {
     /// Under the lock, while Shared: makes both lengths the size on disk if
     /// it changed behind our back; says whether it did.
     fn adopt_disk_size(&self, st: &State, fd: BorrowedFd<'_>) -> io::Result<bool> {
-        let size = sys::file_size(fd)?;
+        let size = os::file_size(fd)?;
         let changed = size != self.physical.load(Ordering::Relaxed);
         if changed {
             self.set_lengths(st, size);
@@ -432,7 +412,7 @@ impl Inode {
         }
         if window.writable && self.read_only.load(Ordering::Relaxed) {
             // SAFETY: the window is new; nothing has seen it yet.
-            unsafe { sys::protect(window.base, window.cap, false) }.ok()?;
+            unsafe { os::protect(window.base, window.cap, false) }.ok()?;
         }
         self.window
             .store(&*window as *const Window as *mut Window, Ordering::Release);

@@ -19,8 +19,8 @@ use std::sync::atomic::Ordering;
 
 use super::{Inode, NO_PROBE, check_range, lock};
 use crate::copy::{self, Fault};
+use crate::os::{self, fault};
 use crate::window::{MapSource, Window, page_ceil};
-use crate::{fault, sys};
 
 impl Inode {
     /// Reads into `buf` at `offset`, like `pread`.
@@ -80,7 +80,7 @@ impl Inode {
         let exclusive = self.is_exclusive();
         if (!exclusive && fault::sigbus_blocked()) || end > self.hole_start.load(Ordering::Relaxed)
         {
-            return sys::pread(src.fd, buf, offset);
+            return os::pread(src.fd, buf, offset);
         }
         let mut current = self.current();
         // Cover the page the fast path probes too, so that later reads take it.
@@ -100,7 +100,7 @@ impl Inode {
                 .or_else(|| self.window_for(&mut st, src, end))
             {
                 Some(window) => current = window,
-                None => return sys::pread(src.fd, buf, offset),
+                None => return os::pread(src.fd, buf, offset),
             }
         }
         // If Shared, the size was just asked: the read's own first byte is
@@ -156,7 +156,7 @@ impl Inode {
         // keep only what lies within the length it has now.
         let len = self.refresh(src.fd)?;
         let copied = copied.min(len.saturating_sub(offset) as usize);
-        match sys::pread(src.fd, &mut buf[copied..], offset + copied as u64) {
+        match os::pread(src.fd, &mut buf[copied..], offset + copied as u64) {
             Ok(more) => Ok(copied + more),
             Err(_) if copied > 0 => Ok(copied),
             Err(e) => Err(e),

@@ -7,7 +7,7 @@ use std::sync::Weak;
 use std::sync::atomic::Ordering;
 
 use super::{Inode, REGISTRY, SHARED_OFFSETS, busy, check_range, lock};
-use crate::sys;
+use crate::os;
 use crate::window::{MapSource, page_ceil, page_floor};
 
 impl Inode {
@@ -115,7 +115,7 @@ impl Inode {
         for window in st.windows.iter().filter(|w| w.writable) {
             // SAFETY: the window is ours; while read-only, writes are refused
             // under the lock we hold, before they reach memory.
-            unsafe { sys::protect(window.base, window.cap, !read_only)? };
+            unsafe { os::protect(window.base, window.cap, !read_only)? };
         }
         self.read_only.store(read_only, Ordering::Relaxed);
         Ok(())

@@ -14,8 +14,8 @@ use std::sync::atomic::Ordering;
 use super::{At, Growth, Inode, State, busy, check_range, lock};
 use crate::copy::{self, Fault};
 use crate::description::Io;
+use crate::os::{self, fault};
 use crate::window::{Window, last_page_start};
-use crate::{fault, sys};
 
 /// How many writes after a `sync_data`/`sync_all` go by `pwrite`: a sync of
 /// pages written that way costs a fraction of one of pages dirtied through
@@ -115,7 +115,7 @@ impl Inode {
         let end = offset + total as u64;
         let len = self.len();
         let physical = self.physical.load(Ordering::Relaxed);
-        let page_append = total >= sys::page_size() && end > len;
+        let page_append = total >= os::page_size() && end > len;
         // Durable writes, and those right after a sync, go as `File`'s do.
         let after_sync = st.writes_since_sync < SYNC_STREAK;
         if after_sync {
@@ -270,7 +270,7 @@ impl Inode {
             Ok(())
         })
         .and_then(|()| self.fill_hole_below(st, io.fd, offset + total as u64))
-        .and_then(|()| sys::pwritev(io.fd, bufs, offset));
+        .and_then(|()| os::pwritev(io.fd, bufs, offset));
         let shrunk = copied.is_some() && !st.exclusive;
         if shrunk {
             // A fault while Shared: the file is as the kernel says now.
@@ -315,10 +315,10 @@ impl Inode {
         self.fill_hole_below(st, io.fd, u64::MAX)?;
         let before = self.len();
         let written = if cursor {
-            sys::writev(io.fd, bufs)?
+            os::writev(io.fd, bufs)?
         } else {
             // On Linux, pwrite on an O_APPEND descriptor appends.
-            sys::pwritev(io.fd, bufs, 0)?
+            os::pwritev(io.fd, bufs, 0)?
         };
         let end = before.saturating_add(written as u64);
         self.extend_physical(st, end);
@@ -341,9 +341,9 @@ impl Inode {
         use std::sync::atomic::AtomicBool;
         static NO_NOAPPEND: AtomicBool = AtomicBool::new(false);
         let written = match at {
-            _ if !io.access.append => sys::pwritev(io.fd, bufs, offset),
+            _ if !io.access.append => os::pwritev(io.fd, bufs, offset),
             _ if NO_NOAPPEND.load(Ordering::Relaxed) => return None,
-            _ => match sys::pwritev_at(io.fd, bufs, offset) {
+            _ => match os::pwritev_at(io.fd, bufs, offset) {
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) => {
                     NO_NOAPPEND.store(true, Ordering::Relaxed);
                     return None;

@@ -24,7 +24,6 @@ pub(crate) enum LeaseKind {
 /// # References
 ///  - [Linux leases](https://man7.org/linux/man-pages/man2/F_SETLEASE.2const.html)
 ///  - [Linux F_SETOWN_EX](https://man7.org/linux/man-pages/man2/F_GETOWN_EX.2const.html)
-#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn take_lease(
     fd: BorrowedFd<'_>,
     kind: LeaseKind,
@@ -77,7 +76,6 @@ pub(crate) fn take_lease(
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/F_GETLEASE.2const.html)
-#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn lease(fd: BorrowedFd<'_>) -> Option<LeaseKind> {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain fcntl call on a descriptor we own.
@@ -93,7 +91,6 @@ pub(crate) fn lease(fd: BorrowedFd<'_>) -> Option<LeaseKind> {
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/F_SETLEASE.2const.html)
-#[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn release_lease(fd: BorrowedFd<'_>) {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain fcntl call on a descriptor we own. It fails only for

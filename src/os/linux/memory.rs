@@ -13,7 +13,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 pub(crate) fn page_size() -> usize {
     // x86_64 Linux has 4 KiB base pages only; a constant keeps the read
     // path free of a call.
-    if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+    if cfg!(target_arch = "x86_64") {
         4096
     } else {
         rustix::param::page_size()
@@ -120,17 +120,9 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/madvise.2.html)
 pub(crate) fn advise(ptr: *mut u8, len: usize, advice: crate::Advice) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
     // SAFETY: `ptr..ptr + len` lies in one of our shared file mappings, and
     // `Advice` offers only advice that leaves its bytes as they are.
-    unsafe {
-        rustix::mm::madvise(ptr.cast(), len, advice.to_rustix()).map_err(Into::into)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = (ptr, len, advice);
-        Err(io::ErrorKind::Unsupported.into())
-    }
+    unsafe { rustix::mm::madvise(ptr.cast(), len, rustix_advice(advice)).map_err(Into::into) }
 }
 
 /// `madvise(MADV_POPULATE_WRITE)` over the whole pages inside `buf`: backs
@@ -141,26 +133,21 @@ pub(crate) fn advise(ptr: *mut u8, len: usize, advice: crate::Advice) -> io::Res
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/madvise.2.html)
 pub(crate) fn prefault_for_write(buf: &mut [MaybeUninit<u8>]) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let page = page_size();
-        let start = buf.as_mut_ptr() as usize;
-        let first = start.next_multiple_of(page);
-        let end = (start + buf.len()) / page * page;
-        if end > first {
-            // SAFETY: `first..end` lies inside `buf`, which we hold
-            // exclusively; populating changes no byte of it.
-            let _ = unsafe {
-                rustix::mm::madvise(
-                    first as *mut std::ffi::c_void,
-                    end - first,
-                    rustix::mm::Advice::LinuxPopulateWrite,
-                )
-            };
-        }
+    let page = page_size();
+    let start = buf.as_mut_ptr() as usize;
+    let first = start.next_multiple_of(page);
+    let end = (start + buf.len()) / page * page;
+    if end > first {
+        // SAFETY: `first..end` lies inside `buf`, which we hold
+        // exclusively; populating changes no byte of it.
+        let _ = unsafe {
+            rustix::mm::madvise(
+                first as *mut std::ffi::c_void,
+                end - first,
+                rustix::mm::Advice::LinuxPopulateWrite,
+            )
+        };
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = buf;
 }
 
 /// `msync(ptr, len, MS_SYNC or MS_ASYNC)`.
@@ -179,45 +166,31 @@ pub(crate) fn sync_pages(ptr: *mut u8, len: usize, wait: bool) -> io::Result<()>
 }
 
 /// `sync_file_range(fd, offset, len, SYNC_FILE_RANGE_WAIT_BEFORE |
-/// SYNC_FILE_RANGE_WRITE)` on Linux, where `msync(MS_ASYNC)` is a no-op;
-/// `msync(MS_ASYNC)` elsewhere. `ptr..ptr + len` maps the file from
-/// `offset`. `SYNC_FILE_RANGE_WRITE` alone skips a page still being written
-/// back from before, which stays dirty until the kernel's own writeback;
-/// waiting for that first makes every dirty page's writeback start.
+/// SYNC_FILE_RANGE_WRITE)`, from the page holding `offset`: starts the
+/// writeback that `msync(MS_ASYNC)`, a no-op on Linux, does not.
+/// `SYNC_FILE_RANGE_WRITE` alone skips a page still being written back from
+/// before, which stays dirty until the kernel's own writeback; waiting for
+/// that first makes every dirty page's writeback start.
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/sync_file_range.2.html)
-pub(crate) fn start_writeback(
-    fd: BorrowedFd<'_>,
-    ptr: *mut u8,
-    len: usize,
-    offset: u64,
-) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        use std::os::fd::AsRawFd;
-        let _ = ptr;
-        let page = page_size() as u64;
-        let start = offset / page * page;
-        // SAFETY: a plain system call on a valid descriptor.
-        let rc = unsafe {
-            libc::sync_file_range(
-                fd.as_raw_fd(),
-                start as i64,
-                len as i64,
-                libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = (fd, offset);
-        sync_pages(ptr, len, false)
+pub(crate) fn start_writeback(fd: BorrowedFd<'_>, offset: u64, len: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let page = page_size() as u64;
+    let start = offset / page * page;
+    // SAFETY: a plain system call on a valid descriptor.
+    let rc = unsafe {
+        libc::sync_file_range(
+            fd.as_raw_fd(),
+            start as i64,
+            len as i64,
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -303,4 +276,24 @@ pub(crate) unsafe fn remap_file(
         )?
     };
     Ok(())
+}
+
+/// The `madvise` advice for an [`Advice`](crate::Advice).
+fn rustix_advice(advice: crate::Advice) -> rustix::mm::Advice {
+    use rustix::mm::Advice as A;
+    match advice {
+        crate::Advice::Normal => A::Normal,
+        crate::Advice::Random => A::Random,
+        crate::Advice::Sequential => A::Sequential,
+        crate::Advice::WillNeed => A::WillNeed,
+        crate::Advice::DontNeed => A::LinuxDontNeed,
+        crate::Advice::HugePage => A::LinuxHugepage,
+        crate::Advice::NoHugePage => A::LinuxNoHugepage,
+        crate::Advice::DontDump => A::LinuxDontDump,
+        crate::Advice::DoDump => A::LinuxDoDump,
+        crate::Advice::Cold => A::LinuxCold,
+        crate::Advice::PageOut => A::LinuxPageOut,
+        crate::Advice::PopulateRead => A::LinuxPopulateRead,
+        crate::Advice::PopulateWrite => A::LinuxPopulateWrite,
+    }
 }

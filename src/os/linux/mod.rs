@@ -1,15 +1,17 @@
-//! Thin wrappers over the system calls the crate makes: on files here,
-//! on memory in [`memory`], for file leases in [`lease`].
+//! Linux, where the crate maps files: thin wrappers over the system calls
+//! it makes, on files here, on memory in [`memory`], for file leases in
+//! [`lease`]; and the SIGBUS handler, in [`fault`].
 //!
 //! Each function is one call (or one call with a documented fallback); the
 //! policy of when to make them lives with the callers.
 
+pub(crate) mod fault;
 mod lease;
 mod memory;
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 
 use rustix::fs::FileType;
 use rustix::io::Errno;
@@ -87,7 +89,7 @@ pub(crate) fn access(fd: BorrowedFd<'_>) -> io::Result<Access> {
         write: mode == OFlags::WRONLY || mode == OFlags::RDWR,
         append: flags.contains(OFlags::APPEND),
         sync: flags.intersects(OFlags::SYNC | OFlags::DSYNC),
-        direct: direct_flag(flags),
+        direct: flags.contains(OFlags::DIRECT),
     })
 }
 
@@ -205,7 +207,6 @@ pub(crate) fn sendfile(
     offset: &mut u64,
     count: usize,
 ) -> io::Result<usize> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
     loop {
         match rustix::fs::sendfile(out, fd, Some(offset), count) {
             Err(Errno::INTR) => continue,
@@ -215,56 +216,16 @@ pub(crate) fn sendfile(
             other => return Ok(other?),
         }
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = (out, fd, offset, count);
-        Err(io::ErrorKind::Unsupported.into())
-    }
 }
 
-/// `memfd_create("mmapfile", MFD_CLOEXEC)` on Linux; elsewhere a file
-/// created and unlinked at once in the temporary directory.
+/// `memfd_create("mmapfile", MFD_CLOEXEC)`: a file in memory, for
+/// `MmapFile::anonymous`.
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
-pub(crate) fn anonymous_file() -> io::Result<OwnedFd> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        Ok(rustix::fs::memfd_create(
-            "mmapfile",
-            rustix::fs::MemfdFlags::CLOEXEC,
-        )?)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            ".mmapfile-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        std::fs::remove_file(&path)?;
-        Ok(file.into())
-    }
-}
-
-/// Whether `flags` include `O_DIRECT`, where the platform has it.
-fn direct_flag(flags: rustix::fs::OFlags) -> bool {
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    {
-        flags.contains(rustix::fs::OFlags::DIRECT)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    {
-        let _ = flags;
-        false
-    }
+pub(crate) fn anonymous_file() -> io::Result<std::fs::File> {
+    let fd = rustix::fs::memfd_create("mmapfile", rustix::fs::MemfdFlags::CLOEXEC)?;
+    Ok(fd.into())
 }
 
 /// `fcntl(fd, F_GET_SEALS)`: the seals of a memfd or shmem file, `None` for
@@ -273,15 +234,7 @@ fn direct_flag(flags: rustix::fs::OFlags) -> bool {
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/fcntl.2.html)
 pub(crate) fn seals(fd: BorrowedFd<'_>) -> Option<u32> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        rustix::fs::fcntl_get_seals(fd).ok().map(|s| s.bits())
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = fd;
-        None
-    }
+    rustix::fs::fcntl_get_seals(fd).ok().map(|s| s.bits())
 }
 
 /// `F_SEAL_SEAL`: no more seals can be added.

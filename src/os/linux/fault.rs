@@ -98,7 +98,6 @@ impl Previous {
     }
 }
 
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod imp {
     use super::*;
 
@@ -146,12 +145,11 @@ mod imp {
             // and not a hardware memory error, which is never recoverable.
             let access_fault =
                 code > 0 && code != libc::BUS_MCEERR_AR && code != libc::BUS_MCEERR_AO;
-            let regs = &mut (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs;
-            let pc = regs[libc::REG_RIP as usize] as usize;
+            let pc = crate::arch::pc(ctx);
             let in_routine =
-                (BODY[0].load(Ordering::Relaxed)..BODY[1].load(Ordering::Relaxed)).contains(&pc);
+                (BODY[0].load(Ordering::Relaxed)..BODY[1].load(Ordering::Relaxed)).contains(&*pc);
             if access_fault && in_routine {
-                regs[libc::REG_RIP as usize] = BODY[1].load(Ordering::Relaxed) as i64;
+                *pc = BODY[1].load(Ordering::Relaxed);
                 return;
             }
             chain(sig, info, ctx);
@@ -227,14 +225,5 @@ mod imp {
                 }
             }
         }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-mod imp {
-    /// No copy routine here, so no recovery: every file uses system calls.
-    pub(super) fn install() -> bool {
-        let _ = &super::PREVIOUS;
-        false
     }
 }
