@@ -48,12 +48,7 @@ fn fault_outside_the_crate(with_mmapfile: bool) {
     // SAFETY: in bounds of the live mapping.
     let before = unsafe { map.as_ptr().add(4096).read_volatile() };
     assert_eq!(before, pat(4096));
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    common::cut(&path, 0);
     println!("about to fault");
     io::stdout().flush().unwrap();
     // SAFETY: in bounds of the mapping; the page is past the end of the file

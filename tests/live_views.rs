@@ -20,7 +20,7 @@ use std::os::unix::fs::FileExt;
 use mmapfile::MmapFile;
 
 mod common;
-use common::child::{child, child_mode, describe};
+use common::child::{child, child_mode, describe, results};
 use common::outsider::Opts;
 
 /// The byte at `offset` of the test files: never zero.
@@ -114,10 +114,7 @@ fn truncating_open_with_a_live_view_is_refused_like_set_len_0() {
     let mut wrong = Vec::new();
     for how in CUTS {
         let out = child(TEST, how).output().unwrap();
-        let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.find("RESULT ").map(|i| l[i + 7..].to_string()))
-            .collect();
+        let got = results(&out);
         if !out.status.success() || got != expected {
             wrong.push(format!(
                 "{how}: expected {expected:?}\n    got {got:?}, {}",

@@ -1,9 +1,11 @@
 //! The model test (tests/model) driven by the fuzzer: its bytes decode into a
 //! `Cfg` and up to 60 operations, played by `world::run` on a `File` world and
 //! an `MmapFile` world (named or anonymous), which compares every result.
-//! The decoder follows the proptest strategies in tests/model/main.rs: small
-//! sizes and offsets mostly, some near page and growth boundaries, a few huge
-//! ones, only where every write fails so that files stay small.
+//! The decoder follows the proptest strategies in tests/model/strategies.rs:
+//! small sizes and offsets mostly, some near page and growth boundaries, a
+//! few huge ones, only where every write fails so that files stay small. The
+//! model's core (tests/model/world/) and the File-against-MmapFile harness
+//! it builds on (tests/common/twin/) are included with `#[path]`.
 //!
 //! The other actors work here too. The outsider is this fuzz binary started
 //! again with the outsider's environment variable: `init` (libFuzzer's
@@ -19,7 +21,10 @@
 //! own check, which must never crash).
 #![no_main]
 
-#[path = "../../tests/model/world.rs"]
+#[allow(dead_code)]
+#[path = "../../tests/common/twin/mod.rs"]
+mod twin;
+#[path = "../../tests/model/world/mod.rs"]
 mod world;
 
 use std::io::SeekFrom;
@@ -44,8 +49,8 @@ fn pick(u: &mut Unstructured, weights: &[u32]) -> Result<usize> {
     unreachable!("x is below the sum of the weights")
 }
 
-/// As `handle` in tests/model/main.rs: `solo` cases keep to `Main` and its
-/// clone mostly.
+/// As `handle` in tests/model/strategies.rs: `solo` cases keep to `Main`
+/// and its clone mostly.
 fn handle(u: &mut Unstructured, solo: bool) -> Result<H> {
     if solo {
         return Ok([H::Main, H::Clone, H::App, H::Ro][pick(u, &[24, 4, 1, 1])?]);
@@ -81,7 +86,7 @@ fn near_multiple(u: &mut Unstructured, step: u64, steps: u64) -> Result<u64> {
     Ok((n * step).saturating_add_signed(u.int_in_range(-8..=7)?))
 }
 
-/// As `huge` in tests/model/main.rs: where every write fails. On ext4 (a
+/// As `huge` in tests/model/strategies.rs: where every write fails. On ext4 (a
 /// named file) past 16 TiB, near and past `i64::MAX`, near `u64::MAX`; on a
 /// memfd (tmpfs, files up to `i64::MAX`) only past `i64::MAX`.
 fn huge(u: &mut Unstructured, anon: bool) -> Result<u64> {
@@ -169,7 +174,7 @@ fn few<T>(
     (0..u.int_in_range(0..=3)?).map(|_| item(u)).collect()
 }
 
-/// As `pos` in tests/model/main.rs: mostly just past our length, inside a
+/// As `pos` in tests/model/strategies.rs: mostly just past our length, inside a
 /// growth step.
 fn pos(u: &mut Unstructured) -> Result<Pos> {
     Ok(match pick(u, &[4, 1, 1, 2, 1])? {
@@ -201,7 +206,7 @@ fn outsider(u: &mut Unstructured) -> Result<Out> {
     })
 }
 
-/// As `kids` in tests/model/main.rs: up to three, nothing after `Exit`.
+/// As `kids` in tests/model/strategies.rs: up to three, nothing after `Exit`.
 fn kids(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Vec<Kid>> {
     let mut kids = Vec::new();
     for _ in 0..u.int_in_range(0..=3)? {
@@ -248,7 +253,7 @@ fn kids(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Vec<Kid>> {
     Ok(kids)
 }
 
-/// An operation, with the weights of `op` in tests/model/main.rs; `anon`:
+/// An operation, with the weights of `op` in tests/model/strategies.rs; `anon`:
 /// for an anonymous world (see `huge`); `solo`: see `handle`.
 fn op(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Op> {
     let handle = |u: &mut Unstructured| handle(u, solo);
@@ -370,7 +375,7 @@ fn op(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Op> {
     })
 }
 
-/// As `cfg` in tests/model/main.rs, and a memfd in one case of four.
+/// As `cfg` in tests/model/strategies.rs, and a memfd in one case of four.
 fn cfg(u: &mut Unstructured) -> Result<Cfg> {
     let exact_len = u.ratio(3u8, 10)?;
     let reserve = *u.choose(&[None, None, None, Some(4096), Some(64 << 10), Some(1 << 20)])?;

@@ -66,3 +66,12 @@ pub fn prlimit_works(arg: &str) -> bool {
     }
     ok
 }
+
+/// The `RESULT` lines a child printed, without the prefix (the harness
+/// may print the test's name on the line of the first one).
+pub fn results(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.find("RESULT ").map(|i| l[i + 7..].to_string()))
+        .collect()
+}

@@ -16,6 +16,7 @@
 //!   test body run on `File` and on `MmapFile`, compared;
 //! - [`race`]: seeded randomness and stop flags for tests that race threads;
 //! - [`records`]: self-checking records for concurrent appends;
+//! - [`sigbus`]: SIGBUS scenarios run in a child process per world;
 //! - below: a few small helpers.
 #![allow(dead_code)]
 
@@ -25,10 +26,12 @@ pub mod outsider;
 pub mod pattern;
 pub mod race;
 pub mod records;
+pub mod sigbus;
 pub mod smaps;
 pub mod tmpfs;
 pub mod twin;
 
+use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -74,6 +77,17 @@ pub fn read_all_at(f: &MmapFile, offset: u64, len: usize) -> Vec<u8> {
     let n = f.read_at(&mut buf, offset).unwrap();
     buf.truncate(n);
     buf
+}
+
+/// Another handle (a plain write-only `File`, closed after) sets the
+/// length of `path` to `len`: a cut from outside the handles under test.
+pub fn cut(path: &Path, len: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
 }
 
 /// Polls `f` until it holds or `secs` pass; returns whether it held.

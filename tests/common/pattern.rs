@@ -12,6 +12,13 @@ pub fn pattern(from: u64, len: usize) -> Vec<u8> {
     (from..from + len as u64).map(pat).collect()
 }
 
+/// Writes `len` bytes of [`pattern`] from 0 to `path`; returns them.
+pub fn pattern_file(path: &std::path::Path, len: usize) -> Vec<u8> {
+    let bytes = pattern(0, len);
+    std::fs::write(path, &bytes).unwrap();
+    bytes
+}
+
 /// `n` bytes of another never-zero sequence, for the File-against-MmapFile
 /// files.
 pub fn content(n: usize) -> Vec<u8> {
