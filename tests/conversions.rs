@@ -9,7 +9,6 @@ use std::io::{Seek, SeekFrom, Write};
 use mmapfile::MmapFile;
 
 mod common;
-use common::maps_files;
 use common::pattern::content;
 use common::twin::{Diffs, Open, Twins, both, read_n, read_to_end_};
 
@@ -85,7 +84,7 @@ fn try_from_file_keeps_offset_and_mode() {
     let src = File::open(&t.mmap).unwrap();
     (&src).seek(SeekFrom::Start(5)).unwrap();
     let mut m = MmapFile::try_from(src).unwrap();
-    if maps_files() {
+    if mmapfile::MAPPED_IO {
         d.check(m.is_mapped(), "TryFrom<File> of a regular file must map it");
     }
     both(&mut d, "read-only: stream_position", &mut f, &mut m, |h| {

@@ -7,7 +7,6 @@ use std::io::SeekFrom;
 use mmapfile::MmapFile;
 
 mod common;
-use common::maps_files;
 use common::twin::{
     Diffs, Open, Twins, both, meta_, read_at_n, read_exact_at_n, read_exact_n, read_n,
     read_to_end_, read_to_string_, read_vectored_n,
@@ -20,7 +19,7 @@ fn empty_file() {
     {
         let mut f = File::open(&t.file).unwrap();
         let mut m = MmapFile::open(&t.mmap).unwrap();
-        if maps_files() {
+        if mmapfile::MAPPED_IO {
             d.check(m.is_mapped(), "an empty regular file must be mapped");
         }
         d.same("len", f.metadata().map(|x| x.len()), m.len());
@@ -60,7 +59,7 @@ fn empty_file() {
     }
     // Writing grows it.
     let (mut f, mut m) = t.open(&Open::RW);
-    if maps_files() {
+    if mmapfile::MAPPED_IO {
         d.check(
             m.is_mapped(),
             "an empty regular file must be mapped read-write",

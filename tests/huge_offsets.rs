@@ -14,10 +14,10 @@ use mmapfile::MmapFile;
 
 mod common;
 use common::pattern::content;
+use common::skip;
 use common::twin::{
     Diffs, Handle, Open, Pair, Twins, both, meta_, read_at_n, read_exact_at_n, read_n, refused,
 };
-use common::{maps_files, skip};
 
 // ---------------------------------------------------------------------------
 // Offsets and lengths near u64::MAX and i64::MAX
@@ -40,7 +40,7 @@ fn huge_offsets(how: Open) {
     let mut run = |what: String, op: &dyn Fn(&mut dyn Handle) -> io::Result<Val>| {
         let t = Twins::new(&content(100));
         let (mut f, mut m) = t.open(&how);
-        if maps_files() {
+        if mmapfile::MAPPED_IO {
             assert!(m.is_mapped());
         }
         f.seek(SeekFrom::Start(10)).unwrap();

@@ -45,14 +45,8 @@ pub fn page() -> u64 {
     mmapfile::page_size() as u64
 }
 
-/// Whether this platform maps files (elsewhere every handle uses system
-/// calls, and the tests still check results but not `is_mapped`).
-pub fn maps_files() -> bool {
-    cfg!(all(target_os = "linux", target_arch = "x86_64"))
-}
-
 pub fn assert_mapped(f: &MmapFile, what: &str) {
-    if maps_files() {
+    if mmapfile::MAPPED_IO {
         assert!(f.is_mapped(), "{what}: a regular file must be mapped");
     }
 }

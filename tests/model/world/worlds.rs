@@ -37,7 +37,7 @@ impl Model for File {
 }
 
 impl Model for MmapFile {
-    const MAPPED: bool = true;
+    const MAPPED: bool = mmapfile::MAPPED_IO;
     fn anonymous() -> io::Result<Self> {
         MmapFile::anonymous()
     }
