@@ -56,17 +56,11 @@ fn random_read_at_shared(c: &mut Criterion, k: &Readers, path: &std::path::Path)
         .write(true)
         .open(path)
         .expect("open a writer");
-    let mut g = c.benchmark_group("random_read_at");
-    g.warm_up_time(Duration::from_millis(700))
-        .measurement_time(Duration::from_secs(2));
-    for size in [64usize, 4 << 10, 64 << 10] {
-        g.throughput(Throughput::Bytes(size as u64));
-        let span = k.len - size as u64 + 1;
-        bench_random(&mut g, "mmapfile_shared", size, span, |buf, off| {
+    random_sizes(c, k, |g, size, span| {
+        bench_random(g, "mmapfile_shared", size, span, |buf, off| {
             k.mmapfile.read_at(buf, off).expect("MmapFile::read_at")
         });
-    }
-    g.finish();
+    });
 }
 
 /// Every contender reads the same bytes at the same offsets.
@@ -108,29 +102,40 @@ fn bench_random<F>(
     });
 }
 
-fn random_read_at(c: &mut Criterion, k: &Readers) {
+/// Runs `each(group, size, span)` for each read size of the
+/// `random_read_at` group.
+fn random_sizes(
+    c: &mut Criterion,
+    k: &Readers,
+    mut each: impl FnMut(&mut BenchmarkGroup<'_, WallTime>, usize, u64),
+) {
     let mut g = c.benchmark_group("random_read_at");
     g.warm_up_time(Duration::from_millis(700))
         .measurement_time(Duration::from_secs(2));
     for size in [64usize, 4 << 10, 64 << 10] {
         g.throughput(Throughput::Bytes(size as u64));
-        let span = k.len - size as u64 + 1;
-        bench_random(&mut g, "mmapfile", size, span, |buf, off| {
+        each(&mut g, size, k.len - size as u64 + 1);
+    }
+    g.finish();
+}
+
+fn random_read_at(c: &mut Criterion, k: &Readers) {
+    random_sizes(c, k, |g, size, span| {
+        bench_random(g, "mmapfile", size, span, |buf, off| {
             k.mmapfile.read_at(buf, off).expect("MmapFile::read_at")
         });
-        bench_random(&mut g, "file", size, span, |buf, off| {
+        bench_random(g, "file", size, span, |buf, off| {
             k.file.read_at(buf, off).expect("File::read_at")
         });
-        bench_random(&mut g, "memmap2", size, span, |buf, off| {
+        bench_random(g, "memmap2", size, span, |buf, off| {
             let off = off as usize;
             buf.copy_from_slice(&k.memmap2[off..off + buf.len()]);
             buf.len()
         });
-        bench_random(&mut g, "fmmap", size, span, |buf, off| {
+        bench_random(g, "fmmap", size, span, |buf, off| {
             k.fmmap.read(buf, off as usize)
         });
-    }
-    g.finish();
+    });
 }
 
 /// Reads `r` to its end through `buf`; returns the bytes read.

@@ -55,6 +55,12 @@ impl Advice {
     /// Whether the advice sets a lasting property of the mapping (a flag
     /// the kernel keeps on it, which can cover pages the file does not have
     /// yet), as opposed to acting once on the pages there now.
+    /// The lasting ones of `advice` (see [`Advice::is_lasting`]).
+    #[cfg(mapped_io)]
+    pub(crate) fn lasting(advice: &[Advice]) -> Vec<Advice> {
+        advice.iter().copied().filter(|a| a.is_lasting()).collect()
+    }
+
     pub(crate) fn is_lasting(self) -> bool {
         matches!(
             self,

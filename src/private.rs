@@ -24,7 +24,7 @@ use crate::copy;
 use crate::description::{Io, Store};
 use crate::inode::{At, check_range, lock};
 use crate::os::{self, fault};
-use crate::window::{Window, page_ceil, page_floor};
+use crate::window::{Pins, Window, page_ceil, page_floor, page_span};
 
 /// The error for a fault in a private mapping: the file shrank under pages
 /// this handle had not written, and no system call can stand in for them.
@@ -49,8 +49,8 @@ struct PrivateState {
     /// Every window mapped; readers may still hold an old one.
     #[allow(clippy::vec_box)]
     windows: Vec<Box<Window>>,
-    /// Ends of the live views (see `Inode`'s).
-    views: Vec<u64>,
+    /// The live views.
+    views: Pins,
     /// Advice given at open, applied to every new window.
     advice: Vec<Advice>,
 }
@@ -73,7 +73,7 @@ impl PrivateMap {
             cap,
             writable: true,
         });
-        let advice: Vec<_> = advice.iter().copied().filter(|a| a.is_lasting()).collect();
+        let advice = Advice::lasting(advice);
         window.advise(&advice, 0, cap as u64);
         Ok(PrivateMap {
             window: AtomicPtr::new(&*window as *const Window as *mut Window),
@@ -82,7 +82,7 @@ impl PrivateMap {
             read_only: AtomicBool::new(false),
             state: Mutex::new(PrivateState {
                 windows: vec![window],
-                views: Vec::new(),
+                views: Pins::default(),
                 advice,
             }),
         })
@@ -220,7 +220,7 @@ impl PrivateMap {
             ));
         }
         let mut st = lock(&self.state);
-        if st.views.iter().any(|&end| end > size) {
+        if st.views.past(size) {
             return Err(busy());
         }
         let len = self.len.load(Ordering::Relaxed);
@@ -250,17 +250,14 @@ impl PrivateMap {
         }
         let window = self.window_for(&mut st, end.max(1))?;
         self.make_private(&mut st, window, offset, end)?;
-        st.views.push(end);
+        st.views.pin(end);
         // SAFETY: `offset <= end <= cap`: within (or one past) the window.
         Ok(unsafe { window.at(offset) })
     }
 
     /// Releases a pin made by [`PrivateMap::pin`].
     pub(crate) fn unpin(&self, end: u64) {
-        let mut st = lock(&self.state);
-        if let Some(i) = st.views.iter().position(|&e| e == end) {
-            st.views.swap_remove(i);
-        }
+        lock(&self.state).views.unpin(end);
     }
 
     /// As `Inode::on_pages`, on this handle's own pages.
@@ -270,15 +267,9 @@ impl PrivateMap {
         len: usize,
         op: impl FnOnce(*mut u8, usize) -> io::Result<()>,
     ) -> io::Result<()> {
-        let start = page_floor(offset);
-        let end = page_ceil(
-            offset
-                .saturating_add(len as u64)
-                .min(self.len.load(Ordering::Acquire)),
-        );
-        if end <= start {
+        let Some((start, end)) = page_span(offset, len, self.len.load(Ordering::Acquire)) else {
             return Ok(());
-        }
+        };
         let _st = lock(&self.state);
         let window = self.current();
         // SAFETY: `start < end <= len <= cap`: inside the window.
@@ -358,7 +349,7 @@ impl Store for PrivateMap {
         if total == 0 {
             return Ok((0, Some(offset)));
         }
-        if st.views.iter().any(|&e| e > offset) {
+        if st.views.past(offset) {
             return Err(busy());
         }
         if self.read_only.load(Ordering::Relaxed) {

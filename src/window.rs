@@ -182,3 +182,40 @@ pub(crate) fn page_floor(n: u64) -> u64 {
 pub(crate) fn last_page_start(size: u64) -> u64 {
     page_floor(size.saturating_sub(1))
 }
+
+/// The whole pages holding `offset..offset + len` of a file of `file_len`
+/// bytes, clamped to it: `start..end`, or `None` if that is empty.
+pub(crate) fn page_span(offset: u64, len: usize, file_len: u64) -> Option<(u64, u64)> {
+    let start = page_floor(offset);
+    let end = page_ceil(offset.saturating_add(len as u64).min(file_len));
+    (end > start).then_some((start, end))
+}
+
+/// The ends of the live [`crate::View`]s of a file. While one lives, no
+/// write may start below its end and the file may not shrink below it.
+#[derive(Default)]
+pub(crate) struct Pins(Vec<u64>);
+
+impl Pins {
+    /// Records a view ending at `end`.
+    pub(crate) fn pin(&mut self, end: u64) {
+        self.0.push(end);
+    }
+
+    /// Releases a view ending at `end`.
+    pub(crate) fn unpin(&mut self, end: u64) {
+        if let Some(i) = self.0.iter().position(|&e| e == end) {
+            self.0.swap_remove(i);
+        }
+    }
+
+    /// Whether a change at `offset..` would alias a live view.
+    pub(crate) fn past(&self, offset: u64) -> bool {
+        self.0.iter().any(|&end| end > offset)
+    }
+
+    /// Whether any view lives.
+    pub(crate) fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+}

@@ -119,7 +119,7 @@ impl Inode {
     /// a thread that blocks SIGBUS.
     pub(crate) fn set_len(&self, io: &Io<'_>, file: &File, size: u64) -> io::Result<()> {
         let mut st = lock(&self.state);
-        if st.viewed_past(size) {
+        if st.views.past(size) {
             return Err(busy());
         }
         let blank = st.exclusive && io.access.write && size < self.len() && size <= MAX_OFFSET;

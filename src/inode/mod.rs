@@ -42,7 +42,7 @@ use crate::description::Description;
 use crate::os::{self, Access, LeaseKind};
 pub(crate) use crate::range::{MAX_OFFSET, check_range};
 pub(crate) use crate::window::MapSource;
-use crate::window::{EMPTY, Window, last_page_start, map_window, page_ceil};
+use crate::window::{EMPTY, Pins, Window, last_page_start, map_window, page_ceil};
 use crate::{Advice, fork};
 pub(crate) use lease::{Leases, lock_all as lock_leases, reset_in_child as reset_leases_in_child};
 
@@ -129,9 +129,8 @@ pub(crate) struct State {
     advice: Vec<Advice>,
     /// Writes since the last `sync_data`/`sync_all`, up to `SYNC_STREAK`.
     writes_since_sync: u32,
-    /// Ends of the live [`crate::View`]s. While one lives, no write may
-    /// start below its end and the file may not shrink below it.
-    views: Vec<u64>,
+    /// The live views.
+    views: Pins,
     /// This file's open file descriptions in this process.
     members: Vec<Member>,
     /// Whether every member holds a lease (see the module docs).
@@ -142,13 +141,6 @@ pub(crate) struct State {
     /// While Shared with a single writable member: the length at which a
     /// write next tries to take the lease.
     lease_retry_at: u64,
-}
-
-impl State {
-    /// Whether a change at `offset..` would alias a live view.
-    fn viewed_past(&self, offset: u64) -> bool {
-        self.views.iter().any(|&end| end > offset)
-    }
 }
 
 /// An open file description of the inode in this process.
@@ -212,12 +204,7 @@ impl Inode {
         let inode = match registry.get(&join.key).and_then(Weak::upgrade) {
             Some(inode) => {
                 let mut st = lock(&inode.state);
-                let lasting: Vec<_> = join
-                    .advice
-                    .iter()
-                    .copied()
-                    .filter(|a| a.is_lasting())
-                    .collect();
+                let lasting = Advice::lasting(join.advice);
                 let current = inode.current();
                 current.advise(&lasting, 0, current.cap as u64);
                 st.advice.extend(lasting);
@@ -273,12 +260,7 @@ impl Inode {
 
     fn new(join: &Join<'_>) -> io::Result<Arc<Inode>> {
         let size = os::file_size(join.src.fd)?;
-        let lasting: Vec<_> = join
-            .advice
-            .iter()
-            .copied()
-            .filter(|a| a.is_lasting())
-            .collect();
+        let lasting = Advice::lasting(join.advice);
         let windows = if join.src.readable {
             let wanted = page_ceil(join.reserve.max(size.saturating_add(size / 2)).max(1));
             let window = Box::new(map_window(join.src, wanted, page_ceil(size.max(1)))?);
@@ -306,7 +288,7 @@ impl Inode {
                 hole: None,
                 advice: lasting,
                 writes_since_sync: write::SYNC_STREAK,
-                views: Vec::new(),
+                views: Pins::default(),
                 members: Vec::new(),
                 exclusive: false,
                 forked: false,

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::{Inode, REGISTRY, SHARED_OFFSETS, busy, check_range, lock};
 use crate::os;
-use crate::window::{MapSource, page_ceil, page_floor};
+use crate::window::{MapSource, page_span};
 
 impl Inode {
     /// Records that a description of this file keeps its cursor in the
@@ -34,7 +34,7 @@ impl Inode {
             return file.set_len(0);
         };
         let st = lock(&inode.state);
-        if !st.views.is_empty() {
+        if st.views.any() {
             return Err(busy());
         }
         file.set_len(0)?;
@@ -69,16 +69,13 @@ impl Inode {
             .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
         // SAFETY: `offset <= end <= cap`: within (or one past) the window.
         let ptr = unsafe { window.at(offset) };
-        st.views.push(end);
+        st.views.pin(end);
         Ok(ptr)
     }
 
     /// Releases a pin made by [`Inode::pin`] for a range ending at `end`.
     pub(crate) fn unpin(&self, end: u64) {
-        let mut st = lock(&self.state);
-        if let Some(i) = st.views.iter().position(|&e| e == end) {
-            st.views.swap_remove(i);
-        }
+        lock(&self.state).views.unpin(end);
     }
 
     /// Runs `op` on the pages of the current window that hold
@@ -91,11 +88,9 @@ impl Inode {
         len: usize,
         op: impl FnOnce(*mut u8, usize) -> io::Result<()>,
     ) -> io::Result<()> {
-        let start = page_floor(offset);
-        let end = page_ceil(offset.saturating_add(len as u64).min(self.len()));
-        if end <= start {
+        let Some((start, end)) = page_span(offset, len, self.len()) else {
             return Ok(());
-        }
+        };
         let mut current = self.current();
         if !current.covers(end, false) {
             let mut st = lock(&self.state);

@@ -82,7 +82,7 @@ impl Inode {
         if total == 0 {
             return Ok((0, Some(offset)));
         }
-        if st.viewed_past(offset) {
+        if st.views.past(offset) {
             return Err(busy());
         }
         if self.read_only.load(Ordering::Relaxed) {

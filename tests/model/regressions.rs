@@ -406,3 +406,34 @@ fn fork_then_into_file_keeps_the_offset_shared() {
         },
     );
 }
+
+/// After a fork, an append handle reopened with truncation appends exactly:
+/// the inode is Shared for good.
+#[test]
+fn fork_then_append_stays_exact() {
+    isolated("regressions::fork_then_append_stays_exact", || {
+        check_cfg(
+            Cfg {
+                main_append: true,
+                init: Data {
+                    len: 0,
+                    seed: 0,
+                    text: false,
+                },
+                ..unobserved()
+            },
+            vec![
+                Op::Reopen { truncate: true },
+                Op::Fork { kid: vec![] },
+                Op::Write {
+                    h: H::Main,
+                    data: Data {
+                        len: 1,
+                        seed: 0,
+                        text: false,
+                    },
+                },
+            ],
+        );
+    });
+}

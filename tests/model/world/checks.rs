@@ -36,10 +36,11 @@ impl<M: Model> Run<M> {
     }
 
     /// Whether a `stat` of the `MmapFile` world's file may show padding now
-    /// (see the module doc): exactly one open description, which may pad,
-    /// nobody else with the file open, and a write since the last cut.
+    /// (see the module doc): exactly one open description, which may pad
+    /// (a description a fork child shares may not), nobody else with the
+    /// file open, and a write since the last cut.
     pub(super) fn may_pad(&self) -> bool {
-        if !self.padded || self.cfg.anonymous || self.outsider_holds || self.kids.is_some() {
+        if !self.padded || self.cfg.anonymous || self.outsider_holds {
             return false;
         }
         let mut open = HANDLES

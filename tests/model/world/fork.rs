@@ -178,8 +178,15 @@ impl<M: Model> Run<M> {
                     )));
                 }
             }
-            // Forking cuts any padding (the design: every file goes Shared).
+            // Forking cuts any padding (the design: every file goes Shared),
+            // and the descriptions open now are shared with the child for
+            // good; one opened later is alone again, and may pad.
             self.padded = false;
+            for h in HANDLES {
+                if self.mmap.slots[h.idx()].is_some() {
+                    self.pads[h.idx()] = false;
+                }
+            }
         }
         let index = u32::try_from(i).expect("few ops");
         let [fk, mk] = self.kids.as_mut().expect("forked");
