@@ -329,7 +329,10 @@ impl MmapFile {
     /// # References
     ///  - [Linux memfd_create](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
     pub fn anonymous() -> io::Result<MmapFile> {
-        MmapFile::try_from(os::anonymous_file()?)
+        // The crate made the file: no other open file description of it
+        // exists, so it may be held alone (see the crate docs).
+        let options = crate::options::MapOptions::default();
+        MmapFile::from_file_with(os::anonymous_file()?, &options, true)
     }
 }
 

@@ -387,8 +387,9 @@ pub struct Cfg {
     pub reserve: Option<u64>,
     pub init: Data,
     /// The `MmapFile` world's file is a memfd, `Main` starts as
-    /// `MmapFile::anonymous()` (mapped as `try_from` maps: without
-    /// `exact_len` or `reserve`) and writes the initial content itself; the
+    /// `MmapFile::anonymous()` (mapped with the default options: without
+    /// `exact_len` or `reserve`; never alone, as the world keeps a second
+    /// descriptor of the memfd open to reopen it) and writes the initial content itself; the
     /// other handles open `/proc/self/fd/N`. The file system is then tmpfs,
     /// which takes files up to `i64::MAX` bytes: no write may go past 16 TiB
     /// (see `MAX_COMPARED`). Not with `main_append`.
