@@ -1,5 +1,5 @@
 //! Copying a whole page-cached file into a socket whose other end a thread
-//! drains: a `UnixStream::pair` and a loopback TCP connection.
+//! drains: a `UnixStream::pair` (on Unix) and a loopback TCP connection.
 //!
 //! Contenders: `io::copy(&mut MmapFile, ..)`, `MmapFile::write_to`
 //! (`sendfile`), `io::copy(&mut File, ..)`, the `memmap2` ceiling
@@ -27,8 +27,11 @@ fn main() {
     eprintln!("copy benches: {} file", size_label(len));
 
     let mut c = common::criterion();
-    let unix = common::unix_sink().expect("UnixStream::pair");
-    copy_into(&mut c, "copy_unix", &readers, unix);
+    #[cfg(unix)]
+    {
+        let unix = common::unix_sink().expect("UnixStream::pair");
+        copy_into(&mut c, "copy_unix", &readers, unix);
+    }
     let tcp = common::tcp_sink().expect("loopback TCP connection");
     copy_into(&mut c, "copy_tcp", &readers, tcp);
     c.final_summary();

@@ -11,9 +11,12 @@ mod common;
 
 use std::hint::black_box;
 use std::io::{BufReader, Read, Seek, SeekFrom};
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
+#[cfg(windows)]
+use common::FileExt;
 use common::{Readers, SEED, Scratch, XorShift, size_label};
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, measurement::WallTime};
 use fmmap::MmapFileExt;

@@ -14,10 +14,13 @@ mod common;
 use std::fs::{self, File, OpenOptions};
 use std::hint::black_box;
 use std::io::{self, BufWriter, Write};
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+#[cfg(windows)]
+use common::FileExt;
 use common::{MIB, Scratch, size_label};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};

@@ -3,8 +3,8 @@
 //!
 //! - (a) a parser reading sequentially: `BufReader` counting lines, and
 //!   `read` with a 64 KiB buffer (plus the zero-copy `View`);
-//! - (b) copying the file into a Unix socket: `io::copy(File)` against
-//!   `MmapFile::write_to`;
+//! - (b) copying the file into a Unix socket (a TCP one on Windows):
+//!   `io::copy(File)` against `MmapFile::write_to`;
 //! - (c) a storage engine: random 4 KiB `read_at` from two threads while a
 //!   third appends to the same file.
 //!
@@ -24,11 +24,14 @@ mod common;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+#[cfg(windows)]
+use common::FileExt;
 use common::{MIB, SEED, XorShift};
 use mmapfile::MmapFile;
 
@@ -280,8 +283,11 @@ fn race_all(path: &Path, len: u64, lines: u64) -> io::Result<Vec<Row>> {
     })?;
     bytes_row("(a) count lines, MmapFile::view (zero-copy)", t);
 
-    println!("(b) copy into a Unix socket");
-    let mut sink = common::unix_sink()?;
+    #[cfg(unix)]
+    let (socket, mut sink) = ("a Unix socket", common::unix_sink()?);
+    #[cfg(windows)]
+    let (socket, mut sink) = ("a TCP socket", common::tcp_sink()?);
+    println!("(b) copy into {socket}");
     let t = best_of(len, |side| {
         let sent = match side {
             Side::File => io::copy(&mut File::open(path)?, sink.stream())?,

@@ -22,9 +22,12 @@ mod common;
 use std::fs::File;
 use std::hint::black_box;
 use std::io;
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
+#[cfg(windows)]
+use common::FileExt;
 use common::Offsets;
 use fmmap::MmapFileExt;
 use mmapfile::MmapFile;

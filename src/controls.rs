@@ -84,8 +84,9 @@ pub enum Protection {
     ReadWrite,
 }
 
-/// The size of a page of memory, in bytes: `sysconf(_SC_PAGESIZE)`. Ranges
-/// given to the mapping controls are rounded out to whole pages.
+/// The size of a page of memory, in bytes: `sysconf(_SC_PAGESIZE)`
+/// (`GetSystemInfo`'s `dwPageSize` on Windows). Ranges given to the mapping
+/// controls are rounded out to whole pages.
 pub fn page_size() -> usize {
     os::page_size()
 }
@@ -162,7 +163,9 @@ impl MmapFile {
     /// # let path = dir.path().join("f");
     /// # std::fs::write(&path, vec![1; 100_000])?;
     /// let file = MmapFile::open(&path)?;
-    /// file.advise(Advice::Sequential)?;
+    /// if file.is_mapped() {
+    ///     file.advise(Advice::Sequential)?;
+    /// }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
@@ -177,7 +180,7 @@ impl MmapFile {
     ///
     /// # Errors
     /// As [`advise`](Self::advise); `EINVAL` if the range does not fit in
-    /// `off_t`.
+    /// `off_t` (`InvalidInput` on Windows).
     pub fn advise_range(&self, advice: Advice, offset: u64, len: u64) -> io::Result<()> {
         #[cfg(mapped_io)]
         if advice == Advice::DontNeed && matches!(&self.backend, Backend::Private(_)) {
@@ -282,7 +285,8 @@ impl MmapFile {
     /// as the file grows or moves to a larger mapping.
     ///
     /// # Errors
-    /// `EINVAL` if the range does not fit in `off_t`.
+    /// `EINVAL` if the range does not fit in `off_t` (on Windows,
+    /// `InvalidInput` past `i64::MAX`).
     ///
     /// # Examples
     /// ```
@@ -308,11 +312,15 @@ impl MmapFile {
 
     /// A handle on memory rather than a named file, with the full
     /// `MmapFile` API: `memfd_create(2)` on Linux, an unlinked temporary
-    /// file elsewhere. It grows like any file; [`into_file`](Self::into_file)
-    /// gives a real `File` of it.
+    /// file elsewhere on Unix, and on Windows a temporary file
+    /// (`FILE_ATTRIBUTE_TEMPORARY`) in [`std::env::temp_dir`] that Windows
+    /// deletes when its last handle closes (`FILE_FLAG_DELETE_ON_CLOSE`).
+    /// It grows like any file; [`into_file`](Self::into_file) gives a real
+    /// `File` of it.
     ///
     /// # Errors
-    /// Those of `memfd_create` (`EMFILE`, `ENOMEM`).
+    /// Those of `memfd_create` (`EMFILE`, `ENOMEM`); elsewhere, those of
+    /// creating the temporary file.
     ///
     /// # Examples
     /// ```
@@ -328,6 +336,7 @@ impl MmapFile {
     ///
     /// # References
     ///  - [Linux memfd_create](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
+    ///  - [Windows CreateFileW](https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-createfilew)
     pub fn anonymous() -> io::Result<MmapFile> {
         // The crate made the file: no other open file description of it
         // exists, so it may be held alone (see the crate docs).
@@ -373,23 +382,44 @@ impl Region<'_> {
         )
     }
 
-    /// Like [`FileExt::read_at`](std::os::unix::fs::FileExt::read_at), relative to the region and stopping at its
-    /// end.
+    /// Like [`FileExt::read_at`], relative to the region and stopping at its
+    /// end. On Windows it is `FileExt::seek_read`, and like that it moves
+    /// the cursor (to the end of what it read).
     ///
     /// # Errors
-    /// Those of [`FileExt::read_at`](std::os::unix::fs::FileExt::read_at).
+    /// Those of [`FileExt::read_at`].
+    ///
+    #[cfg_attr(
+        unix,
+        doc = "[`FileExt::read_at`]: std::os::unix::fs::FileExt::read_at"
+    )]
+    #[cfg_attr(
+        windows,
+        doc = "[`FileExt::read_at`]: std::os::windows::fs::FileExt::seek_read"
+    )]
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let n = self.fit(offset, buf.len());
         self.file
             .read_at_offset(&mut buf[..n], self.offset + offset.min(self.len))
     }
 
-    /// Like [`FileExt::write_at`](std::os::unix::fs::FileExt::write_at), relative to the region and cut at its end.
+    /// Like [`FileExt::write_at`], relative to the region and cut at its end.
+    /// On Windows it is `FileExt::seek_write`, and like that it moves the
+    /// cursor (to the end of what it wrote).
     ///
     /// # Errors
     /// `InvalidInput` if `offset` is at or past the region's end (and `buf`
     /// is not empty), or the file offset it makes does not fit in `off_t`;
-    /// those of [`FileExt::write_at`](std::os::unix::fs::FileExt::write_at).
+    /// those of [`FileExt::write_at`].
+    ///
+    #[cfg_attr(
+        unix,
+        doc = "[`FileExt::write_at`]: std::os::unix::fs::FileExt::write_at"
+    )]
+    #[cfg_attr(
+        windows,
+        doc = "[`FileExt::write_at`]: std::os::windows::fs::FileExt::seek_write"
+    )]
     pub fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         // Past `u64::MAX` as a file offset: what `pwrite` says past `off_t`.
         let at = self.offset.checked_add(offset).ok_or_else(os::invalid)?;

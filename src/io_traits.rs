@@ -40,7 +40,8 @@ impl TryFrom<File> for MmapFile {
     /// offset (which becomes the cursor).
     ///
     /// # Errors
-    /// Those of `fstat`, `fcntl(F_GETFL)` or `lseek` on the file.
+    /// Those of `fstat`, `fcntl(F_GETFL)` or `lseek` on the file; none
+    /// where the handle is not mapped (on Windows, say).
     fn try_from(file: File) -> io::Result<MmapFile> {
         MmapFile::from_file_with(file, &MapOptions::default(), false)
     }

@@ -1,13 +1,14 @@
 //! `std::fs::File` over a memory mapping.
 //!
 //! [`MmapFile`] has `File`'s API and `File`'s observable behaviour — `Read`,
-//! `Write`, `Seek`, positional [`FileExt`](std::os::unix::fs::FileExt) I/O, `set_len`, sync, locks,
+//! `Write`, `Seek`, positional [`FileExt`] I/O, `set_len`, sync, locks,
 //! clones, errors — but the bytes move through a shared mapping of the file
 //! that grows as the file grows, instead of a system call per call. Swapping
 //! `File` for `MmapFile` changes speed, not results.
 //!
 //! ```
 //! use std::io::{Read, Seek, SeekFrom, Write};
+//! # #[cfg(unix)]
 //! use std::os::unix::fs::FileExt;
 //! use mmapfile::MmapFile;
 //!
@@ -20,9 +21,11 @@
 //! file.read_to_string(&mut word)?;
 //! assert_eq!(word, "world");
 //!
+//! # #[cfg(unix)] {
 //! let mut hello = [0; 5];
 //! file.read_exact_at(&mut hello, 0)?; // positional, through &self
 //! assert_eq!(&hello, b"hello");
+//! # }
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
@@ -164,9 +167,16 @@
 //! handler are implemented; the README's platform table says what runs
 //! where.
 //!
+//! On Windows every `MmapFile` wraps a `File` and makes its system calls,
+//! with Windows' `File` API and results: its positional `FileExt` is
+//! `seek_read` and `seek_write`, which move the cursor, and the handle
+//! traits are `AsHandle` and `AsRawHandle`.
+//!
 //! # Minimum supported Rust version
 //! 1.89 (for `File::lock` and friends).
-
+//!
+#![cfg_attr(unix, doc = "[`FileExt`]: std::os::unix::fs::FileExt")]
+#![cfg_attr(windows, doc = "[`FileExt`]: std::os::windows::fs::FileExt")]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 
 /// Runs `$mapped` with `$d` bound to a mapped backend's description, or
@@ -247,7 +257,7 @@ pub use view::{Records, View};
 ///
 /// Every method mirrors the `File` method of the same name; `Read`, `Write`
 /// and `Seek` are implemented for `MmapFile` and `&MmapFile`, and the
-/// positional [`FileExt`](std::os::unix::fs::FileExt) methods take `&self`, so one handle can serve many
+/// positional [`FileExt`] methods take `&self`, so one handle can serve many
 /// threads. `MmapFile` is `Send + Sync`.
 ///
 /// # Safety
@@ -261,6 +271,7 @@ pub use view::{Records, View};
 /// published, without locks.
 /// ```
 /// use std::io::Write;
+/// # #[cfg(unix)]
 /// use std::os::unix::fs::FileExt;
 /// use mmapfile::MmapFile;
 ///
@@ -272,6 +283,7 @@ pub use view::{Records, View};
 ///     s.spawn(move || {
 ///         let mut record = [0; 8];
 ///         // Reads whatever has been appended so far.
+///         # #[cfg(unix)]
 ///         let _ = reader.read_at(&mut record, 0);
 ///     });
 ///     for i in 0u64..1000 {
@@ -282,6 +294,9 @@ pub use view::{Records, View};
 /// assert_eq!(log.len()?, 8000);
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+#[cfg_attr(unix, doc = "[`FileExt`]: std::os::unix::fs::FileExt")]
+#[cfg_attr(windows, doc = "[`FileExt`]: std::os::windows::fs::FileExt")]
 pub struct MmapFile {
     file: File,
     /// `file`'s descriptor, read once: std's `as_fd` is not inlined across
@@ -420,7 +435,8 @@ impl MmapFile {
     ///
     /// # Errors
     /// Those of [`File::set_len`]: `InvalidInput` past `i64::MAX`, `EINVAL`
-    /// on a handle not open for writing, `EFBIG` past the largest file.
+    /// on a handle not open for writing, `EFBIG` past the largest file; on
+    /// Windows, `ERROR_ACCESS_DENIED` on a handle not open for writing.
     pub fn set_len(&self, size: u64) -> io::Result<()> {
         match &self.backend {
             #[cfg(mapped_io)]
@@ -483,7 +499,8 @@ impl MmapFile {
     /// share the cursor, as `File` clones share the file offset.
     ///
     /// # Errors
-    /// Those of [`File::try_clone`] (`EMFILE` when out of descriptors).
+    /// Those of [`File::try_clone`] (on Unix, `EMFILE` when out of
+    /// descriptors).
     pub fn try_clone(&self) -> io::Result<MmapFile> {
         let file = self.file.try_clone()?;
         let backend = match &self.backend {
@@ -574,7 +591,9 @@ impl MmapFile {
     ///
     /// # Errors
     /// Those of cutting the file back (`ftruncate`) or setting the offset
-    /// (`lseek`); the file is then dropped.
+    /// (`lseek`); the file is then dropped. A handle that is not mapped
+    /// (every handle on Windows) gives its `File` back as it is, without
+    /// error.
     pub fn into_file(self) -> io::Result<File> {
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so each field is
@@ -653,16 +672,18 @@ impl MmapFile {
         io::copy(&mut &*self, out)
     }
 
-    /// Like the Unix `write_to`; on Windows, which has no `sendfile`, it is
-    /// `io::copy(&mut file, out)`.
+    /// Writes everything from the cursor to the end of the file into `out`,
+    /// advancing the cursor, and returns the number of bytes written:
+    /// `io::copy(&mut file, out)`, which is what it does on Windows. There
+    /// is no `sendfile` to need a handle there, so `out` may be any writer:
+    /// whatever Unix takes (a socket, pipe, file or console, though a
+    /// Windows socket has no `AsHandle`) and more.
     ///
     /// # Errors
-    /// Those of reading this handle and writing to `out`.
+    /// Those of reading this handle (`ERROR_ACCESS_DENIED` if it cannot
+    /// read) and of writing to `out`.
     #[cfg(windows)]
-    pub fn write_to<W: Write + std::os::windows::io::AsHandle + ?Sized>(
-        &mut self,
-        out: &mut W,
-    ) -> io::Result<u64> {
+    pub fn write_to<W: Write + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
         io::copy(&mut &*self, out)
     }
 
@@ -680,6 +701,7 @@ const _: () = {
     send_sync::<MmapFile>();
 };
 
-#[cfg(doctest)]
+// The README's example uses Unix's `FileExt::read_exact_at`.
+#[cfg(all(doctest, unix))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

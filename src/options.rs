@@ -162,7 +162,8 @@ impl OpenOptions {
 
     /// Like [`std::fs::OpenOptions::truncate`]; but the open fails with
     /// `ResourceBusy`, leaving the file as it is, while this process has a
-    /// live [`crate::View`] of the file, as [`MmapFile::set_len`] does.
+    /// live [`crate::View`] of the file (where it is mapped), as
+    /// [`MmapFile::set_len`] does.
     pub fn truncate(&mut self, truncate: bool) -> &mut Self {
         self.std.truncate(truncate);
         #[cfg(mapped_io)]
@@ -281,14 +282,14 @@ impl OpenOptions {
     /// Like [`std::fs::OpenOptions::open`]: opens the file at `path` and maps
     /// it.
     ///
-    /// A truncating open is an open without `O_TRUNC` and then
-    /// `ftruncate(0)`, so that the crate can first refuse it while a view
-    /// of the file lives (and only a regular file is cut, as `O_TRUNC`
-    /// cuts only those).
+    /// Where files are mapped, a truncating open is an open without
+    /// `O_TRUNC` and then `ftruncate(0)`, so that the crate can first
+    /// refuse it while a view of the file lives (and only a regular file is
+    /// cut, as `O_TRUNC` cuts only those).
     ///
     /// # Errors
     /// Those of [`std::fs::OpenOptions::open`]; `ResourceBusy` for a
-    /// truncating open of a file with a live [`crate::View`] in this
+    /// truncating open of a mapped file with a live [`crate::View`] in this
     /// process. A file that cannot be mapped (a directory, FIFO, socket or
     /// device, a `/proc` file, or any file on a platform without fault
     /// recovery) is not an error: the handle then does plain system calls,

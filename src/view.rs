@@ -25,7 +25,10 @@ impl MmapFile {
     /// this process that would touch bytes before its end fail with
     /// `ResourceBusy`, and so does shrinking the file below its end; appends
     /// past it proceed. So no write of this crate aliases the borrow. An
-    /// unmapped file is read into memory instead.
+    /// unmapped file is read into memory instead, which nothing can alias,
+    /// so writes proceed; on Windows it is read with `seek_read`, and the
+    /// cursor is put back afterwards (a cursor call racing it through this
+    /// handle or a clone may see it moved).
     ///
     /// # Safety
     /// What this crate cannot prevent is left to the caller: while the view
@@ -38,7 +41,7 @@ impl MmapFile {
     /// # Errors
     /// `UnexpectedEof` if the range runs past the end of the file;
     /// `InvalidInput` if it does not fit in `off_t`; `EBADF` if this handle
-    /// cannot read.
+    /// cannot read (on Windows, `ERROR_ACCESS_DENIED`).
     ///
     /// # Examples
     /// ```
@@ -80,7 +83,15 @@ impl MmapFile {
             Backend::Syscalls => {
                 check_range(offset, len)?;
                 let mut bytes = vec![0; len];
-                self.read_exact_at_offset(&mut bytes, offset)?;
+                // Windows' positional read moves the cursor: put it back,
+                // as a view does not move it elsewhere.
+                #[cfg(windows)]
+                let cursor = io::Seek::stream_position(&mut &*self)?;
+                let read = self.read_exact_at_offset(&mut bytes, offset);
+                #[cfg(windows)]
+                let read =
+                    read.and(io::Seek::seek(&mut &*self, io::SeekFrom::Start(cursor)).map(drop));
+                read?;
                 Ok(View {
                     bytes: ViewBytes::Owned(bytes, PhantomData),
                 })

@@ -5,6 +5,9 @@
 //! `fincore(1)`; the `madvise` flags in `VmFlags`, on the pages advised
 //! only, and on the windows and pages the file grows into.
 
+// Unix only: /proc (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;

@@ -20,6 +20,9 @@
 //! `File` succeeds, and `/dev/shm` (large), with a 512 MiB offset so that
 //! today's code costs at most 512 MiB of memory while it runs.
 
+// Unix only: child processes, /proc, tmpfs, libc, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;

@@ -1,6 +1,9 @@
 //! `MmapFile::anonymous()`: a memfd named after the crate, with the whole
 //! API (I/O, clones, controls, `into_file`).
 
+// Unix only: /proc, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 

@@ -3,6 +3,9 @@
 //! which appends on an `O_APPEND` descriptor): every record lands whole,
 //! contiguous, exactly once, as with `File`.
 
+// Unix only: `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs;
 use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;

@@ -3,6 +3,9 @@
 //! `TryFrom<File>` keeps the `File`'s offset and access mode
 //! (`common::twin`).
 
+// Unix only: `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
 

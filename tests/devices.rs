@@ -4,6 +4,9 @@
 //!
 //! A device that cannot be opened here is skipped with a message.
 
+// Unix only: `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{Read, SeekFrom};
 

@@ -3,6 +3,9 @@
 //! offset is `EINVAL`; every result, errors included, must be `File`'s.
 //! (O_SYNC and O_DSYNC, row 5: sync_writes.rs.)
 
+// Unix only: child processes, libc, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::fs::{self, File};
 use std::io::SeekFrom;

@@ -1,6 +1,9 @@
 //! Empty files: mapped all the same, every read and seek as `File`'s, and
 //! usable after growing and after `set_len(0)` (`common::twin`).
 
+// Unix only: `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::SeekFrom;
 

@@ -6,6 +6,9 @@
 //! The limit is set on a child process (this test binary re-run with
 //! `common::child::wrapped_child`) with `prlimit` (skipped if missing).
 
+// Unix only: child processes, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Write};
 use std::os::unix::fs::FileExt;

@@ -5,6 +5,9 @@
 //! a child process (this test binary re-run with `common::child::child`),
 //! without and with an `MmapFile` open.
 
+// Unix only: child processes, SIGBUS, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;

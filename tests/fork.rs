@@ -20,6 +20,9 @@
 //! on the handle and the pipes, then `_exit`s; the two sides take turns
 //! over pipes, never by sleeping.
 
+// Unix only: child processes, libc, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -7,6 +7,9 @@
 //! The full disk is a 1 MiB tmpfs mounted for the test (`common::tmpfs`,
 //! root only; skipped with a message otherwise).
 
+// Unix only: child processes, SIGBUS, tmpfs, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::fs::FileExt;

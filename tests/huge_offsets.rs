@@ -6,6 +6,9 @@
 //!
 //! A case the file system cannot show is skipped with a message.
 
+// Unix only: `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom};
 use std::path::Path;

@@ -8,6 +8,9 @@
 //! The writer is this test binary re-run as a child (`common::child`); it
 //! prints `ACK n` after the n-th record's `write_all` returned.
 
+// Unix only: child processes (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;

@@ -3,6 +3,9 @@
 //! `read_to_end`'s prefaulting of the buffer (from 1 MiB), at offsets and
 //! buffer addresses that are not aligned.
 
+// Unix only: `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;

@@ -7,6 +7,9 @@
 //! The limits are set on a child process (the test binary re-run with
 //! `common::child::wrapped_child`) with `prlimit`; skipped with a message where it is missing.
 
+// Unix only: child processes, /proc, tmpfs, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;

@@ -13,6 +13,9 @@
 //!   write would), and the view's bytes do not change. (MmapFile today:
 //!   the `&[u8]` changes under the borrow.)
 
+// Unix only: child processes, SIGBUS, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;

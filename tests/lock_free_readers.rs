@@ -6,6 +6,9 @@
 //! during the run. Every published record reads back whole, and `len`
 //! never runs behind what was published.
 
+// Unix only: `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs;
 use std::io::{IoSlice, Read, Write};
 use std::os::unix::fs::FileExt;

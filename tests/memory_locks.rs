@@ -4,6 +4,9 @@
 //! re-run with `common::child::wrapped_child`), as an unprivileged user
 //! where we are root, since `CAP_IPC_LOCK` bypasses the limit.
 
+// Unix only: child processes, /proc, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};

@@ -19,6 +19,9 @@
 //! end (the documented `Ok(0)`), so there either `Ok(0)` or `InvalidInput`
 //! is accepted.
 
+// Unix only: child processes, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fmt::Debug;
 use std::io::{self, ErrorKind, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;

@@ -3,6 +3,9 @@
 //! `File` does and refuse every read; writes through a read-only handle are
 //! refused and change nothing. `into_file` keeps the mode.
 
+// Unix only: `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;

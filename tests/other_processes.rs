@@ -19,6 +19,9 @@
 //!   most one growth step more, which is all the design allows it (see
 //!   `stat_by_path_shows_at_most_one_growth_step_of_padding`).
 
+// Unix only: child processes, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;

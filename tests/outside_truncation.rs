@@ -5,6 +5,9 @@
 //! (`common::twin`), reads and writes alike, also where the shrink stays
 //! inside one page or cuts below pages made ready for appends.
 
+// Unix only: child processes, SIGBUS, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{Read, SeekFrom, Write};
 use std::os::unix::fs::FileExt;

@@ -1,6 +1,9 @@
 //! `mmapfile::page_size` is the system's page size, as `getconf PAGESIZE`
 //! reports it.
 
+// Unix only: `getconf` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::process::Command;
 
 #[test]

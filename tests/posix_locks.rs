@@ -6,6 +6,9 @@
 //! stays until the caller closes a descriptor; another process checks it
 //! with `F_GETLK`.
 
+// Unix only: child processes, /proc, libc, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;

@@ -4,6 +4,9 @@
 //! throw the writes away) is refused; a read-only private handle refuses
 //! writes as `File` does.
 
+// Unix only: /proc, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;

@@ -23,6 +23,9 @@
 //!   `set_len(len - 3)`: `Ok`, the length is `len - 3`, growing again reads
 //!   zeros (today: `EINVAL` after the tail was zeroed; `len()` unchanged).
 
+// Unix only: child processes, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, SeekFrom};
 use std::path::Path;

@@ -9,6 +9,9 @@
 //! is unmapped. In a child process, whose address space only the test
 //! uses.
 
+// Unix only: child processes, /proc, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::Path;

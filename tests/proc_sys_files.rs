@@ -4,6 +4,9 @@
 //!
 //! A file missing here is skipped with a message.
 
+// Unix only: /proc, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::File;
 use std::io::{Read, SeekFrom};
 use std::path::Path;

@@ -3,6 +3,9 @@
 //! clone or region fail with `PermissionDenied` and change nothing, until
 //! `Protection::ReadWrite`; a read-only handle cannot be made writable.
 
+// Unix only: /proc, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs;
 use std::io::{self, IoSlice, Seek, Write};
 use std::os::unix::fs::FileExt;

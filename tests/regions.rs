@@ -2,6 +2,9 @@
 //! bytes across remaps, stops at its own end and the file's, and whose
 //! controls (lock, advise, sync) act on its pages only.
 
+// Unix only: /proc, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, Write};
 

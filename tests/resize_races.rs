@@ -4,6 +4,9 @@
 //! only ever see bytes that were in the file (the pattern, or zeros where a
 //! truncation made them), and afterwards read exactly what is on disk.
 
+// Unix only: `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;

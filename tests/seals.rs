@@ -18,6 +18,9 @@
 //! - `F_SEAL_FUTURE_WRITE` added while the handle is open: later writes
 //!   fail `EPERM` (MmapFile today keeps writing through its mapping).
 
+// Unix only: child processes, libc, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::ffi::c_uint;
 use std::fs::File;
 use std::io;

@@ -8,6 +8,9 @@
 //! of SIGBUS.) Each case runs in a pair of child processes, one per world
 //! (`common::sigbus`).
 
+// Unix only: child processes, SIGBUS, libc, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::SeekFrom;
 

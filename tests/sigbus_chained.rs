@@ -6,6 +6,9 @@
 //! next fault on the cut page kills.) In a pair of child processes, one per
 //! world (`common::sigbus`).
 
+// Unix only: child processes, SIGBUS, libc, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::File;
 
 use mmapfile::MmapFile;

@@ -18,6 +18,9 @@
 //! resolved; the test knows it is blocked because the fault's event
 //! arrived. No sleeping, no race.
 
+// Unix only: child processes, SIGBUS, libc, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

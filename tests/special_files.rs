@@ -6,6 +6,9 @@
 //!
 //! A case whose tool is missing is skipped with a message.
 
+// Unix only: `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileTypeExt;

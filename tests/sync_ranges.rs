@@ -4,6 +4,9 @@
 //! pages without changing a byte; ranges past the end are clamped to the
 //! file, ranges past `off_t` are `EINVAL`.
 
+// Unix only: /proc, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 

@@ -20,6 +20,9 @@
 //! of a fresh mapping of the file, whose dirty counts include pages dirty
 //! in the page cache.
 
+// Unix only: child processes, /proc, libc, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsRawFd;

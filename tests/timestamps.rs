@@ -12,6 +12,9 @@
 //! The times set are in 2001 and 2002, so no write, cut or clock can give
 //! them by chance. Each scenario reads the mtime by path after each step.
 
+// Unix only: child processes, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::fs::{self, File, FileTimes};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

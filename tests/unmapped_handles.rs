@@ -2,6 +2,9 @@
 //! mapping control with `Unsupported`; their regions still read, through
 //! system calls.
 
+// Unix only: /proc, `read_at`/`write_at` (tests/windows_*.rs cover Windows).
+#![cfg(unix)]
+
 use std::io;
 
 use mmapfile::{Advice, MmapFile, Protection};

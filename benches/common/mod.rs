@@ -1,6 +1,7 @@
 //! Setup shared by the benchmarks (`benches/*.rs`) and the demo
 //! (`examples/demo.rs`): test files, the fixed-seed random number generator,
-//! line counting, and socket sinks drained by a reader thread.
+//! line counting, socket sinks drained by a reader thread, and on Windows
+//! the positional reads and writes of Unix's `FileExt` ([`FileExt`]).
 //!
 //! Everything here returns `io::Result`, so the demo can use it with `?`; the
 //! benchmarks `expect` instead.
@@ -11,6 +12,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -272,11 +274,62 @@ impl Readers {
     }
 }
 
+/// Unix's positional `FileExt` methods the benchmarks and the demo call,
+/// on Windows: `seek_read` and `seek_write`, which also move the cursor
+/// (nothing here uses it).
+#[cfg(windows)]
+pub trait FileExt: std::os::windows::fs::FileExt {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.seek_read(buf, offset)
+    }
+
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.seek_read(buf, offset)? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_all_at(&self, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.seek_write(buf, offset)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => {
+                    buf = &buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::fs::FileExt + ?Sized> FileExt for T {}
+
+/// What `MmapFile::write_to` writes into: something with a descriptor on
+/// Unix (for `sendfile`), any writer on Windows.
+#[cfg(unix)]
+pub trait Target: std::os::fd::AsFd {}
+#[cfg(unix)]
+impl<T: std::os::fd::AsFd + ?Sized> Target for T {}
+#[cfg(windows)]
+pub trait Target {}
+#[cfg(windows)]
+impl<T: ?Sized> Target for T {}
+
 /// A stream whose writing half can be shut down, so the reader sees EOF.
-pub trait Stream: Write + std::os::fd::AsFd + Send + 'static {
+pub trait Stream: Write + Target + Send + 'static {
     fn shutdown_write(&self) -> io::Result<()>;
 }
 
+#[cfg(unix)]
 impl Stream for UnixStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
@@ -299,6 +352,7 @@ pub struct Sink<S: Stream> {
 }
 
 /// A `UnixStream::pair` with a draining thread on one end.
+#[cfg(unix)]
 pub fn unix_sink() -> io::Result<Sink<UnixStream>> {
     let (tx, rx) = UnixStream::pair()?;
     Ok(Sink::new(tx, rx))

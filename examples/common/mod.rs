@@ -1,11 +1,25 @@
-//! What the measuring examples share: the file they read, and the
-//! pseudo-random numbers that fill it and pick offsets.
+//! What the measuring examples share: the file they read, the
+//! pseudo-random numbers that fill it and pick offsets, and on Windows
+//! Unix's `read_at` ([`FileExt`]).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 const MIB: u64 = 1 << 20;
+
+/// Unix's `FileExt::read_at` on Windows: `seek_read`, which also moves the
+/// cursor (the examples do not use it).
+#[cfg(windows)]
+#[allow(dead_code)] // sequential_reads has no use for it.
+pub trait FileExt: std::os::windows::fs::FileExt {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.seek_read(buf, offset)
+    }
+}
+
+#[cfg(windows)]
+impl<T: std::os::windows::fs::FileExt + ?Sized> FileExt for T {}
 
 /// xorshift64: the same sequence on every run, for every contender.
 pub struct Offsets(pub u64);

@@ -26,26 +26,37 @@ pub(crate) fn invalid() -> io::Error {
 }
 
 /// A temporary file that Windows deletes when its last handle closes
-/// (`FILE_FLAG_DELETE_ON_CLOSE`), for `MmapFile::anonymous`.
+/// (`FILE_FLAG_DELETE_ON_CLOSE`), for `MmapFile::anonymous`; marked
+/// `FILE_ATTRIBUTE_TEMPORARY`, so that the cache manager keeps its pages
+/// in memory rather than writing them back. A name another file already
+/// has (left by an earlier process with the same id, say) is passed over.
 ///
 /// # References
 ///  - [Windows](https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-createfilew)
 pub(crate) fn anonymous_file() -> io::Result<File> {
     use std::sync::atomic::{AtomicU64, Ordering};
     use windows_sys::Win32::Storage::FileSystem::{
-        FILE_FLAG_DELETE_ON_CLOSE, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+        FILE_ATTRIBUTE_TEMPORARY, FILE_FLAG_DELETE_ON_CLOSE, FILE_SHARE_DELETE, FILE_SHARE_READ,
+        FILE_SHARE_WRITE,
     };
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        ".mmapfile-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
-        .custom_flags(FILE_FLAG_DELETE_ON_CLOSE)
-        .open(&path)
+    loop {
+        let path = std::env::temp_dir().join(format!(
+            ".mmapfile-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+            .custom_flags(FILE_FLAG_DELETE_ON_CLOSE)
+            .attributes(FILE_ATTRIBUTE_TEMPORARY)
+            .open(&path)
+        {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            r => return r,
+        }
+    }
 }

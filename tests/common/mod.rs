@@ -18,20 +18,31 @@
 //! - [`records`]: self-checking records for concurrent appends;
 //! - [`sigbus`]: SIGBUS scenarios run in a child process per world;
 //! - below: a few small helpers.
+//!
+//! `pattern`, `race`, `records`, `twin` and the helpers without a
+//! `cfg(unix)` build on Windows too (for tests/windows_*.rs); the rest
+//! needs Unix (fork, signals, `/proc`, tmpfs, `FileExt::read_at`).
 #![allow(dead_code)]
 
+#[cfg(unix)]
 pub mod acked;
+#[cfg(unix)]
 pub mod child;
+#[cfg(unix)]
 pub mod outsider;
 pub mod pattern;
 pub mod race;
 pub mod records;
+#[cfg(unix)]
 pub mod sigbus;
+#[cfg(unix)]
 pub mod smaps;
+#[cfg(unix)]
 pub mod tmpfs;
 pub mod twin;
 
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -66,6 +77,7 @@ pub fn rw(path: &Path) -> MmapFile {
 }
 
 /// Up to `len` bytes at `offset`: what `read_at` returned.
+#[cfg(unix)]
 pub fn read_all_at(f: &MmapFile, offset: u64, len: usize) -> Vec<u8> {
     let mut buf = vec![0; len];
     let n = f.read_at(&mut buf, offset).unwrap();
@@ -95,5 +107,53 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The version of wine this test runs under (`wine_get_version`, which
+/// wine's ntdll exports and Windows' does not), or `None` on Windows.
+#[cfg(windows)]
+pub fn wine() -> Option<&'static str> {
+    use std::ffi::{CStr, c_char, c_void};
+    use std::sync::OnceLock;
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn GetModuleHandleA(name: *const c_char) -> *mut c_void;
+        fn GetProcAddress(module: *mut c_void, name: *const c_char) -> *mut c_void;
+    }
+    static VERSION: OnceLock<Option<String>> = OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            // SAFETY: both names are NUL-terminated; ntdll stays loaded for
+            // the life of the process; `wine_get_version` takes nothing and
+            // returns a static NUL-terminated string.
+            unsafe {
+                let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr());
+                if ntdll.is_null() {
+                    return None;
+                }
+                let f = GetProcAddress(ntdll, c"wine_get_version".as_ptr());
+                if f.is_null() {
+                    return None;
+                }
+                let f: extern "C" fn() -> *const c_char = std::mem::transmute(f);
+                Some(CStr::from_ptr(f()).to_string_lossy().into_owned())
+            }
+        })
+        .as_deref()
+}
+
+/// Whether `File` showed the wine behaviour `why` describes (`seen`) where
+/// Windows behaves otherwise, while running under wine: then says so, as a
+/// skipped check, and the caller skips the check of Windows' behaviour.
+/// On Windows (or if wine behaved as Windows does) it returns `false`.
+#[cfg(windows)]
+pub fn wine_quirk(seen: bool, what: &str, why: &str) -> bool {
+    match wine() {
+        Some(version) if seen => {
+            skip(&format!("{what}: wine {version}: {why}"));
+            true
+        }
+        _ => false,
     }
 }

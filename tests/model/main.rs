@@ -24,6 +24,10 @@
 //! `MMAPFILE_MODEL_TWINS=1` both worlds are `File`s: the harness' own
 //! check, which must never fail.
 
+// Unix only: fork, an outsider process, `read_at`/`write_at`
+// (tests/windows_model.rs is the Windows model).
+#![cfg(unix)]
+
 #[allow(dead_code)]
 #[path = "../common/twin/mod.rs"]
 mod twin;

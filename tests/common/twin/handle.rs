@@ -5,7 +5,12 @@
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
+// The platform's positional I/O: `read_at`/`write_at` on Unix,
+// `seek_read`/`seek_write` (which move the cursor) on Windows.
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
+#[cfg(windows)]
+use std::os::windows::fs::FileExt;
 use std::path::Path;
 
 use mmapfile::MmapFile;

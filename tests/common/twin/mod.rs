@@ -17,7 +17,12 @@
 //!   together; [`refused`] also checks that a refused call changed nothing
 //!   ([`State`]); [`Step`] and [`Diffs::steps`] compare sequences of calls.
 //! - `reads.rs`: reads that return what they read ([`read_n`],
-//!   [`read_at_n`], ...), and [`meta_`].
+//!   [`read_at_n`] on Unix, [`seek_read_n`] on Windows, ...), and
+//!   [`meta_`].
+//!
+//! It builds on Unix and on Windows, where [`Handle`]'s positional I/O is
+//! Windows' `FileExt` (`seek_read`/`seek_write`, which move the cursor)
+//! and [`Meta`] has the file attributes instead of the mode.
 //!
 //! It uses `std` and `mmapfile` only (no tempfile, no proptest), so that
 //! the model test (tests/model, whose `world` module builds on it) and the

@@ -3,7 +3,10 @@
 //! of metadata.
 
 use std::io::{self, IoSliceMut};
+#[cfg(unix)]
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+#[cfg(windows)]
+use std::os::windows::fs::MetadataExt;
 
 use super::Handle;
 
@@ -19,6 +22,7 @@ pub fn read_n(h: &mut dyn Handle, n: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+#[cfg(unix)]
 pub fn read_at_n(h: &mut dyn Handle, n: usize, off: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![FILL; n];
     let got = h.read_at(&mut buf, off)?;
@@ -26,8 +30,19 @@ pub fn read_at_n(h: &mut dyn Handle, n: usize, off: u64) -> io::Result<Vec<u8>> 
     Ok(buf)
 }
 
+/// Windows' `seek_read` into `n` bytes (it moves the cursor): the bytes
+/// read.
+#[cfg(windows)]
+pub fn seek_read_n(h: &mut dyn Handle, n: usize, off: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![FILL; n];
+    let got = h.seek_read(&mut buf, off)?;
+    buf.truncate(got);
+    Ok(buf)
+}
+
 /// `read_exact_at` of `n` bytes: the buffer (whose content is unspecified
 /// after an error, so then only the error).
+#[cfg(unix)]
 pub fn read_exact_at_n(h: &mut dyn Handle, n: usize, off: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![FILL; n];
     h.read_exact_at(&mut buf, off)?;
@@ -61,14 +76,19 @@ pub fn read_to_string_(h: &mut dyn Handle) -> io::Result<String> {
     Ok(s)
 }
 
-/// The comparable part of metadata.
+/// The comparable part of metadata: on Unix with the mode, on Windows
+/// with the file attributes.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Meta {
     pub is_file: bool,
     pub is_dir: bool,
+    #[cfg(unix)]
     pub is_char_device: bool,
     pub len: u64,
+    #[cfg(unix)]
     pub mode: u32,
+    #[cfg(windows)]
+    pub attributes: u32,
 }
 
 pub fn meta_(h: &mut dyn Handle) -> io::Result<Meta> {
@@ -76,8 +96,12 @@ pub fn meta_(h: &mut dyn Handle) -> io::Result<Meta> {
     Ok(Meta {
         is_file: m.is_file(),
         is_dir: m.is_dir(),
+        #[cfg(unix)]
         is_char_device: m.file_type().is_char_device(),
         len: m.len(),
+        #[cfg(unix)]
         mode: m.mode(),
+        #[cfg(windows)]
+        attributes: m.file_attributes(),
     })
 }
