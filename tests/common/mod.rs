@@ -17,11 +17,15 @@
 //! - [`race`]: seeded randomness and stop flags for tests that race threads;
 //! - [`records`]: self-checking records for concurrent appends;
 //! - [`sigbus`]: SIGBUS scenarios run in a child process per world;
+//! - [`emulation`]: probes for what a user-mode emulator (qemu-user)
+//!   answers differently from the kernel, for the checks that must skip
+//!   there;
 //! - below: a few small helpers.
 #![allow(dead_code)]
 
 pub mod acked;
 pub mod child;
+pub mod emulation;
 pub mod outsider;
 pub mod pattern;
 pub mod race;

@@ -25,6 +25,9 @@
 //! check, which must never fail.
 
 #[allow(dead_code)]
+#[path = "../common/emulation.rs"]
+mod emulation;
+#[allow(dead_code)]
 #[path = "../common/twin/mod.rs"]
 mod twin;
 mod world;
