@@ -8,8 +8,9 @@
 //!   writes is undefined behaviour; a copy done by inline assembly is not,
 //!   because the compiler sees an opaque operation that touches memory the way
 //!   relaxed per-byte atomic accesses would. It moves 16-byte vectors, 64
-//!   bytes a step, or uses `rep movsb` where that is fast, and bypasses the
-//!   cache for copies of [`NON_TEMPORAL_FROM`] bytes and up.
+//!   bytes a step (on x86_64 also `rep movsb` where that is fast), and
+//!   bypasses the cache for copies of [`NON_TEMPORAL_FROM`] bytes and up;
+//!   one routine per CPU, in `crate::arch`.
 //! - **Fault recovery.** If the file shrinks under the mapping (another
 //!   process truncates it), or a page cannot be backed (disk full, I/O error),
 //!   the access raises SIGBUS. The handler in [`crate::os::fault`] recognises a
@@ -109,8 +110,9 @@ mod tests {
         }
     }
 
-    /// `rep movsb` or the vector loop, by the distance between the buffers
-    /// modulo 4 KiB: every distance copies right.
+    /// `rep movsb` or the vector loop on x86_64, by the distance between
+    /// the buffers modulo 4 KiB: every distance copies right (on aarch64,
+    /// one loop for all).
     #[test]
     fn copies_at_every_distance_modulo_a_page() {
         let src: Vec<u8> = (0..3 * 4096u32).map(|i| (i * 13 + 1) as u8).collect();

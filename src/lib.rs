@@ -226,7 +226,7 @@ mod view;
 #[cfg(mapped_io)]
 mod window;
 
-/// Whether this build maps files: Linux on x86_64. Everywhere else every
+/// Whether this build maps files: Linux on x86_64 and aarch64. Elsewhere every
 /// [`MmapFile`] uses system calls, with `File`'s results and speed (see the
 /// README's platform table), and [`MmapFile::is_mapped`] is always `false`.
 pub const MAPPED_IO: bool = cfg!(mapped_io);

@@ -37,12 +37,27 @@ fn fincore_bytes(path: &Path) -> Option<u64> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
+/// Whether `madvise` advice takes effect here; where it does not (under
+/// qemu-user), says why, and the test, which would observe nothing, skips.
+fn advice_applies() -> bool {
+    match common::emulation::advice_ignored() {
+        Some(why) => {
+            common::skip(&why);
+            false
+        }
+        None => true,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Residency: advise, populate
 // ---------------------------------------------------------------------------
 
 #[test]
 fn populate_read_maps_the_file_and_dont_need_unmaps_it() {
+    if !advice_applies() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let size = 4 * MIB;
     let data = pattern(0, size as usize);
@@ -90,6 +105,9 @@ fn populate_read_maps_the_file_and_dont_need_unmaps_it() {
 
 #[test]
 fn populate_option_maps_the_file_at_open() {
+    if !advice_applies() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let size = 2 * MIB;
     let data = pattern(0, size as usize);
@@ -118,6 +136,9 @@ fn populate_option_maps_the_file_at_open() {
 /// the pages and, when they are clean, evicts them.
 #[test]
 fn page_out_evicts_and_will_need_reads_ahead_without_mapping() {
+    if !advice_applies() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let size = 2 * MIB;
     let data = pattern(0, size as usize);
@@ -162,6 +183,9 @@ fn page_out_evicts_and_will_need_reads_ahead_without_mapping() {
 
 #[test]
 fn advise_sets_and_clears_vm_flags() {
+    if !advice_applies() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = make_file(dir.path(), "flags", &pattern(0, MIB as usize));
     let f = rw(&path);
@@ -217,6 +241,9 @@ fn advise_sets_and_clears_vm_flags() {
 
 #[test]
 fn open_time_advice_sets_vm_flags() {
+    if !advice_applies() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = pattern(0, MIB as usize);
     // `None`: huge_pages(true).
@@ -259,6 +286,9 @@ fn open_time_advice_sets_vm_flags() {
 
 #[test]
 fn open_time_advice_is_applied_to_new_windows() {
+    if !advice_applies() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let start = 64 * KIB;
     let data = pattern(0, start as usize);
@@ -308,6 +338,9 @@ fn open_time_advice_is_applied_to_new_windows() {
 /// bytes too, not only on those that existed at open.
 #[test]
 fn open_time_advice_covers_what_the_file_grows_into() {
+    if !advice_applies() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for (name, initial) in [("opened-empty", 0), ("opened-with-64k", 64 * KIB)] {

@@ -24,8 +24,18 @@ use common::outsider::{Opts, outcome};
 use common::pattern::pattern_file;
 
 /// This process's address space (`VmSize`), in KiB, and its number of
-/// mappings.
+/// mappings. Where `VmSize` counts more than this process's mappings (an
+/// emulator's own memory, under qemu-user), the sum of the ranges in
+/// `/proc/self/maps` instead, which on Linux is the same count.
 fn address_space() -> (u64, usize) {
+    static VMSIZE_WRONG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let wrong = *VMSIZE_WRONG.get_or_init(|| {
+        let why = common::emulation::vmsize_beyond_mappings();
+        if let Some(why) = &why {
+            println!("measuring /proc/self/maps, not VmSize: {why}");
+        }
+        why.is_some()
+    });
     let status = fs::read_to_string("/proc/self/status").unwrap();
     let kb = status
         .lines()
@@ -33,6 +43,11 @@ fn address_space() -> (u64, usize) {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap();
+    let kb = if wrong {
+        common::emulation::mapped_kib()
+    } else {
+        kb
+    };
     let maps = fs::read_to_string("/proc/self/maps")
         .unwrap()
         .lines()

@@ -19,6 +19,10 @@ use common::{KIB, MIB, eventually, read_all_at, rw};
 
 #[test]
 fn populate_write_dirties_and_sync_range_cleans() {
+    if let Some(why) = common::emulation::advice_ignored() {
+        common::skip(&why);
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let size = MIB;
     let data = pattern(0, size as usize);

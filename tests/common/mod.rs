@@ -17,6 +17,9 @@
 //! - [`race`]: seeded randomness and stop flags for tests that race threads;
 //! - [`records`]: self-checking records for concurrent appends;
 //! - [`sigbus`]: SIGBUS scenarios run in a child process per world;
+//! - [`emulation`]: probes for what a user-mode emulator (qemu-user)
+//!   answers differently from the kernel, for the checks that must skip
+//!   there;
 //! - below: a few small helpers.
 //!
 //! `pattern`, `race`, `records`, `twin` and the helpers without a
@@ -28,6 +31,8 @@
 pub mod acked;
 #[cfg(unix)]
 pub mod child;
+#[cfg(unix)]
+pub mod emulation;
 #[cfg(unix)]
 pub mod outsider;
 pub mod pattern;

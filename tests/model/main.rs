@@ -29,6 +29,9 @@
 #![cfg(unix)]
 
 #[allow(dead_code)]
+#[path = "../common/emulation.rs"]
+mod emulation;
+#[allow(dead_code)]
 #[path = "../common/twin/mod.rs"]
 mod twin;
 mod world;

@@ -171,6 +171,9 @@ pub(crate) fn pwritev(
 
 /// `pwritev2(fd, bufs, offset, RWF_NOAPPEND)`: `pwritev` at `offset` even
 /// on an `O_APPEND` descriptor (Linux 6.9 and later; before, `EOPNOTSUPP`).
+/// Where `pwritev2` itself is missing (`ENOSYS`: Linux before 4.6, and
+/// emulators such as qemu 7.2's user mode) it writes nothing either, and
+/// says `EOPNOTSUPP` too.
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man2/pwritev2.2.html)
@@ -182,7 +185,10 @@ pub(crate) fn pwritev_at(
     /// `RWF_NOAPPEND`, which rustix does not name yet.
     const NOAPPEND: u32 = 0x20;
     let flags = rustix::io::ReadWriteFlags::from_bits_retain(NOAPPEND);
-    Ok(rustix::io::pwritev2(fd, bufs, offset, flags)?)
+    match rustix::io::pwritev2(fd, bufs, offset, flags) {
+        Err(Errno::NOSYS) => Err(Errno::OPNOTSUPP.into()),
+        other => Ok(other?),
+    }
 }
 
 /// The error `File` reports for a call its open mode forbids: `EBADF`.

@@ -21,9 +21,11 @@ pub(super) const MAX_COMPARED: u64 = 1 << 30;
 
 /// The most a `stat` may show past the length `len`: one growth step (half
 /// the size it grows from, taken when a write reaches into the last page,
-/// leaving a page past the write) and a few pages.
+/// leaving a page past the write) and a few pages (of the system's size:
+/// 16 or 64 KiB on some aarch64 kernels).
 pub(super) fn slack(len: u64) -> u64 {
-    MIN_GROWTH.max((len + 4096) / 2) + 3 * 4096
+    let page = mmapfile::page_size() as u64;
+    MIN_GROWTH.max((len + page) / 2) + 3 * page
 }
 
 impl<M: Model> Run<M> {
