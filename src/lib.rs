@@ -163,9 +163,11 @@
 //!   mix of old and new bytes, exactly as `pread` racing a `pwrite` can.
 //!
 //! # Platform support
-//! Mapped I/O runs on Linux on x86_64, where the copy routine and the fault
-//! handler are implemented; the README's platform table says what runs
-//! where.
+//! Mapped I/O runs on Linux on x86_64 and aarch64, where the copy routine
+//! and the fault handler are implemented ([`MAPPED_IO`] says whether this
+//! build is one of them). Elsewhere — macOS, the BSDs, Linux on other CPUs,
+//! Windows — every `MmapFile` uses system calls, with `File`'s results and
+//! speed. The README's platform table says how each is tested.
 //!
 //! On Windows every `MmapFile` wraps a `File` and makes its system calls,
 //! with Windows' `File` API and results: its positional `FileExt` is
