@@ -13,10 +13,14 @@
 //!   one routine per CPU, in `crate::arch`.
 //! - **Fault recovery.** If the file shrinks under the mapping (another
 //!   process truncates it), or a page cannot be backed (disk full, I/O error),
-//!   the access raises SIGBUS. The handler in [`crate::os::fault`] recognises a
-//!   fault at a copy instruction and resumes execution at a fixup that
-//!   returns how many bytes were left, in the style of the kernel's
-//!   exception tables.
+//!   the access raises SIGBUS. The handler in [`crate::os::fault`] looks the
+//!   faulting instruction up in a table of copy instructions and resumes
+//!   execution at its fixup, which returns how many bytes were left, as the
+//!   kernel's exception tables do.
+//! - **Short copies inline.** Copies of up to 64 bytes (`arch::copy_short`)
+//!   are inline assembly at the call site, each with its own table entry,
+//!   so that a short read costs no call; longer ones call one routine
+//!   (`arch::copy_bytes`).
 //! - **A probe for a shrink.** A file cut short by someone else leaves the
 //!   page holding its new end mapped, reading zeros past the end without a
 //!   fault. So [`copy_checked`] first reads one byte of a later page, which
@@ -47,12 +51,15 @@ pub(crate) const NON_TEMPORAL_FROM: usize = 2 << 20;
 /// ranges do not overlap. Other threads may read and write either range at
 /// the same time: that is not a data race (see the module docs), though the
 /// bytes copied may then mix old and new values.
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
-    /// A byte that is always there, for copies that need no probe.
-    static ALWAYS_MAPPED: u8 = 0;
-    // SAFETY: forwarded from the caller; the probe is a valid static.
-    unsafe { copy_checked(dst, src, len, &ALWAYS_MAPPED) }
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: forwarded from the caller. The source's first byte is the
+    // probe: it is read anyway, and a fault there is one the copy would
+    // take, reported alike (nothing copied).
+    unsafe { copy_checked(dst, src, len, src) }
 }
 
 /// Like [`copy`], but first reads the byte at `probe`: if that faults,
@@ -61,15 +68,22 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<()
 /// # Safety
 /// As [`copy`], and `probe` is valid for reads of one byte apart from a
 /// page that raises SIGBUS.
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn copy_checked(
     dst: *mut u8,
     src: *const u8,
     len: usize,
     probe: *const u8,
 ) -> Result<(), Fault> {
-    // SAFETY: forwarded from the caller.
-    let left = unsafe { crate::arch::copy_bytes(dst, src, len, probe) };
+    // SAFETY: forwarded from the caller, and `copy_short` gets no more
+    // than it takes.
+    let left = unsafe {
+        if len <= crate::arch::INLINE_MAX {
+            crate::arch::copy_short(dst, src, len, probe)
+        } else {
+            crate::arch::copy_bytes(dst, src, len, probe)
+        }
+    };
     if left == 0 {
         Ok(())
     } else {
@@ -77,12 +91,10 @@ pub(crate) unsafe fn copy_checked(
     }
 }
 
-/// `[start, fixup)` of the copy routine, where the fault handler takes a
-/// SIGBUS for the routine's own and where it resumes it; `None` if the
-/// routine's layout is not what the handler expects (then nothing is
-/// mapped).
-pub(crate) fn routine_bounds() -> Option<(usize, usize)> {
-    crate::arch::bounds()
+/// Where the out-of-line copy routine starts, which the fault table must
+/// list (see [`crate::os::fault`]).
+pub(crate) fn routine_start() -> usize {
+    crate::arch::copy_bytes as *const () as usize
 }
 
 #[cfg(test)]
@@ -180,6 +192,13 @@ mod tests {
         // SAFETY: as above, with the probe inside the file.
         let r = unsafe { copy_checked(dst.as_mut_ptr(), map.as_ptr(), 100, map.as_ptr().add(10)) };
         assert_eq!(r, Ok(()));
+        // The same for every length the inlined short copy takes (a copy
+        // of nothing has nothing to report).
+        for len in 1..=crate::arch::INLINE_MAX {
+            // SAFETY: as above.
+            let r = unsafe { copy_checked(dst.as_mut_ptr(), map.as_ptr(), len, past_end) };
+            assert_eq!(r, Err(Fault { copied: 0 }), "{len}");
+        }
         // SAFETY: our mapping, no longer used.
         unsafe { crate::os::unmap(map, map_len) };
     }

@@ -247,7 +247,7 @@ impl<S: Store> Description<S> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn read_at(
         &self,
         fd: BorrowedFd<'_>,

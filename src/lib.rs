@@ -195,6 +195,30 @@ macro_rules! dispatch {
     };
 }
 
+/// The assembler lines that register the instructions from numeric label
+/// `$start` up to `$end` (both defined before) with the SIGBUS handler:
+/// a fault there resumes at label `$fixup`. One entry of the fault table
+/// in `crate::os::fault`, whose section name and layout this must match.
+#[cfg(mapped_io)]
+macro_rules! fixup_entry {
+    ($start:literal, $end:literal, $fixup:literal) => {
+        concat!(
+            ".pushsection mmapfile_fixups_v1,\"aR\",%progbits\n",
+            ".balign 4\n",
+            ".long ",
+            $start,
+            "b - .\n",
+            ".long ",
+            $end,
+            "b - .\n",
+            ".long ",
+            $fixup,
+            "b - .\n",
+            ".popsection",
+        )
+    };
+}
+
 // The platform, chosen here and only here. `build.rs` sets `mapped_io`
 // where the crate maps files: Linux on the CPUs `arch/` has a copy routine
 // for. The mapped machinery below compiles only there; elsewhere every

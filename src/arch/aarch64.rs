@@ -1,11 +1,8 @@
 //! aarch64: the copy routine (see [`crate::copy`]) and where a fault's
 //! program counter is in the signal context.
 
-/// `udf #0xc0de`, twice, ends the routine: the marker by which [`bounds`]
-/// finds its fixup. Every instruction word whose top 16 bits are zero is
-/// permanently undefined (`udf`), and the routine holds no other, so the
-/// first such word from its start is the marker.
-const MARKER_IMM: u32 = 0xc0de;
+/// The longest copy [`copy_short`] takes.
+pub(crate) const INLINE_MAX: usize = 64;
 
 /// Reads the byte at `probe`, then copies `len` bytes from `src` to
 /// `dst`; returns the count left, 0 when done.
@@ -29,11 +26,8 @@ const MARKER_IMM: u32 = 0xc0de;
 /// and the caller redoes it. The probe is read while `x2` holds `len`, so
 /// a fault there reports nothing copied.
 ///
-/// The fixup, `mov x0, x2; ret`, is the routine's last instruction,
-/// followed by `udf #0xc0de` twice, a marker by which [`bounds`] finds
-/// it; the tests check the layout. (A marker rather than global labels: a
-/// global symbol would clash when two versions of this crate are linked
-/// into one program, and the marker keeps the routine self-contained.)
+/// The routine registers itself, from its first instruction to the
+/// fixup, in the fault table (see [`crate::os::fault`]).
 ///
 /// Uses only `x0`-`x10` and `q0`-`q3`, all caller-saved under AAPCS64.
 ///
@@ -47,6 +41,7 @@ pub(crate) unsafe extern "C" fn copy_bytes(
     probe: *const u8,
 ) -> usize {
     core::arch::naked_asm!(
+        "40:",
         "ldrb w4, [x3]",
         // The ends, for the steps that copy the last bytes.
         "add x5, x1, x2",
@@ -155,48 +150,112 @@ pub(crate) unsafe extern "C" fn copy_bytes(
         "cmp x2, #64",
         "b.hi 21b",
         "b 32b",
-        // The fixup, just before the end marker.
+        // The fixup.
+        "42:",
         "mov x0, x2",
         "ret",
-        "udf #{marker}",
-        "udf #{marker}",
+        fixup_entry!("40", "42", "42"),
         non_temporal_from = const crate::copy::NON_TEMPORAL_FROM,
-        marker = const MARKER_IMM,
     )
 }
 
-/// The fixup, `mov x0, x2` (`orr x0, xzr, x2`) and `ret`, which ends the
-/// routine just before its end marker. (At the end rather than at the
-/// start, where every call would have to branch over it.)
-const FIXUP: [u32; 2] = [0xaa02_03e0, 0xd65f_03c0];
-/// The end marker, `udf #0xc0de; udf #0xc0de`.
-const END_MARKER: [u32; 2] = [MARKER_IMM, MARKER_IMM];
-/// The most instructions [`body`] looks through for the marker; the
-/// routine is under 100.
-const MAX_WORDS: usize = 256;
-
-/// Finds the body and the fixup of [`copy_bytes`] by its end marker.
-fn body() -> Option<(usize, usize)> {
-    let start = copy_bytes as *const () as usize;
-    let code = start as *const u32;
-    // The first permanently undefined instruction (top half zero) from
-    // the start: the routine has none before its marker, so the scan stops
-    // there and reads nothing past the routine.
-    // SAFETY: reads this crate's own code, which is mapped readable, one
-    // word at a time up to the first of the marker, which lies within
-    // `MAX_WORDS` words of the start (the test checks it).
-    let end = (0..MAX_WORDS).find(|&i| unsafe { code.add(i).read() } >> 16 == 0)?;
-    let fixup = end.checked_sub(FIXUP.len())?;
-    // SAFETY: words `fixup..end + 2`: the routine's own code, its fixup
-    // and its marker, whose first word is at `end` and second right after.
-    let tail: [u32; 4] = unsafe { std::array::from_fn(|i| code.add(fixup + i).read()) };
-    (tail[..2] == FIXUP && tail[2..] == END_MARKER).then_some((start, start + 4 * fixup))
-}
-
-/// Where a fault is the routine's and where it resumes: the start and
-/// the fixup of [`copy_bytes`], found by its end marker.
-pub(crate) fn bounds() -> Option<(usize, usize)> {
-    body()
+/// Reads the byte at `probe`, then copies `len` bytes, at most
+/// [`INLINE_MAX`], from `src` to `dst`; returns the count left: 0 when
+/// done, `len` after a fault.
+///
+/// Inlined where it is called, with the steps of [`copy_bytes`] for up to
+/// 64 bytes; every instruction from the probe to the last store is
+/// registered in the fault table, with a fixup in this same block that
+/// sets the result to `len` (see the x86_64 version for why).
+///
+/// # Safety
+/// As [`crate::copy::copy_checked`], and `len <= INLINE_MAX`.
+#[inline(always)]
+pub(crate) unsafe fn copy_short(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    probe: *const u8,
+) -> usize {
+    let left: usize;
+    // SAFETY: forwarded from the caller. Only `dst[..len]` is written and
+    // only `src[..len]` and `*probe` are read; every register the block
+    // writes is declared, and the fixup is in the block.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ldrb {t:w}, [{probe}]",
+            "add {src_end}, {src}, {len}",
+            "add {dst_end}, {dst}, {len}",
+            "cmp {len}, #16",
+            "b.ls 4f",
+            // 17 to 64: the first 16 and the last 16, and if more than 32
+            // the 16 after the first and the 16 before the last.
+            "ldr {a:q}, [{src}]",
+            "ldur {b:q}, [{src_end}, #-16]",
+            "cmp {len}, #32",
+            "b.ls 3f",
+            "ldr {c:q}, [{src}, #16]",
+            "ldur {d:q}, [{src_end}, #-32]",
+            "str {c:q}, [{dst}, #16]",
+            "stur {d:q}, [{dst_end}, #-32]",
+            "3:",
+            "str {a:q}, [{dst}]",
+            "stur {b:q}, [{dst_end}, #-16]",
+            "b 8f",
+            // 8 to 16: the first 8 and the last 8.
+            "4:",
+            "cmp {len}, #8",
+            "b.lo 5f",
+            "ldr {t:x}, [{src}]",
+            "ldur {u:x}, [{src_end}, #-8]",
+            "str {t:x}, [{dst}]",
+            "stur {u:x}, [{dst_end}, #-8]",
+            "b 8f",
+            // 4 to 7: the first 4 and the last 4.
+            "5:",
+            "cmp {len}, #4",
+            "b.lo 6f",
+            "ldr {t:w}, [{src}]",
+            "ldur {u:w}, [{src_end}, #-4]",
+            "str {t:w}, [{dst}]",
+            "stur {u:w}, [{dst_end}, #-4]",
+            "b 8f",
+            // 0 to 3: the first, the last and the middle byte.
+            "6:",
+            "cbz {len}, 8f",
+            "ldrb {t:w}, [{src}]",
+            "ldurb {u:w}, [{src_end}, #-1]",
+            "strb {t:w}, [{dst}]",
+            "sturb {u:w}, [{dst_end}, #-1]",
+            "lsr {u:x}, {len}, #1",
+            "ldrb {t:w}, [{src}, {u:x}]",
+            "strb {t:w}, [{dst}, {u:x}]",
+            "8:",
+            "mov {left}, #0",
+            "b 9f",
+            // The fixup.
+            "7:",
+            "mov {left}, {len}",
+            "9:",
+            fixup_entry!("2", "7", "7"),
+            dst = in(reg) dst,
+            src = in(reg) src,
+            len = in(reg) len,
+            probe = in(reg) probe,
+            left = out(reg) left,
+            src_end = out(reg) _,
+            dst_end = out(reg) _,
+            t = out(reg) _,
+            u = out(reg) _,
+            a = out(vreg) _,
+            b = out(vreg) _,
+            c = out(vreg) _,
+            d = out(vreg) _,
+            options(nostack),
+        );
+    }
+    left
 }
 
 /// Where the program counter is in the context the kernel passes an
@@ -208,18 +267,4 @@ pub(crate) fn bounds() -> Option<(usize, usize)> {
 pub(crate) unsafe fn pc(ctx: *mut libc::c_void) -> *mut usize {
     // SAFETY: forwarded; `pc` is a 64-bit integer, as is `usize` here.
     unsafe { (&raw mut (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.pc).cast() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fixup_and_body_are_where_the_handler_looks() {
-        let start = copy_bytes as *const () as usize;
-        let (body_start, fixup) = body().expect("end marker after the fixup");
-        assert_eq!(body_start, start);
-        // The routine is some 350 bytes; the marker must be its own.
-        assert!((300..600).contains(&(fixup - start)), "{}", fixup - start);
-    }
 }

@@ -1,6 +1,9 @@
 //! x86_64: the copy routine (see [`crate::copy`]) and where a fault's
 //! program counter is in the signal context.
 
+/// The longest copy [`copy_short`] takes.
+pub(crate) const INLINE_MAX: usize = 64;
+
 /// Copies this long and longer use `rep movsb` where it is fast (see
 /// [`copy_bytes`]): below this, its start-up cost shows.
 const REP_MOVSB_FROM: usize = 2048;
@@ -28,8 +31,8 @@ const REP_MOVSB_FROM: usize = 2048;
 /// as not copied, and the caller redoes it. The probe is read once `rcx`
 /// holds `len`, so a fault there reports nothing copied.
 ///
-/// The fixup is the routine's last instruction, followed by `ud2; ud2`,
-/// a marker by which `bounds` finds both; the tests check the layout.
+/// The routine registers itself, from its first instruction to the
+/// fixup, in the fault table (see [`crate::os::fault`]).
 ///
 /// # Safety
 /// As [`crate::copy::copy`].
@@ -41,6 +44,7 @@ pub(crate) unsafe extern "sysv64" fn copy_bytes(
     probe: *const u8,
 ) -> usize {
     core::arch::naked_asm!(
+        "40:",
         "mov r9, rcx",
         "mov rcx, rdx",
         "movzx eax, byte ptr [r9]",
@@ -176,39 +180,117 @@ pub(crate) unsafe extern "sysv64" fn copy_bytes(
         "ja 21b",
         "sfence",
         "jmp 12b",
-        // The fixup, just before the end marker.
+        // The fixup.
+        "42:",
         "mov rax, rcx",
         "sfence",
         "ret",
-        "ud2",
-        "ud2",
+        fixup_entry!("40", "42", "42"),
         non_temporal_from = const crate::copy::NON_TEMPORAL_FROM,
         rep_movsb_from = const REP_MOVSB_FROM,
     )
 }
 
-/// The fixup, `mov rax, rcx; sfence; ret`, which ends the routine just
-/// before its end marker. (At the end rather than at the start, where
-/// every call would have to jump over it.)
-const FIXUP: [u8; 7] = [0x48, 0x89, 0xc8, 0x0f, 0xae, 0xf8, 0xc3];
-/// The end marker, `ud2; ud2`.
-const END_MARKER: [u8; 4] = [0x0f, 0x0b, 0x0f, 0x0b];
-
-/// Finds the body and the fixup of [`copy_bytes`] by its end marker.
-fn body() -> Option<(usize, usize)> {
-    let start = copy_bytes as *const () as usize;
-    // SAFETY: reads this crate's own code, which is mapped readable; the
-    // marker lies well within 1 KiB of the start.
-    let code = unsafe { std::slice::from_raw_parts(start as *const u8, 1024) };
-    let end = code.windows(4).position(|w| w == END_MARKER)?;
-    let fixup = end.checked_sub(FIXUP.len())?;
-    (code[fixup..end] == FIXUP).then_some((start, start + fixup))
-}
-
-/// Where a fault is the routine's and where it resumes: the start and
-/// the fixup of [`copy_bytes`], found by its end marker.
-pub(crate) fn bounds() -> Option<(usize, usize)> {
-    body()
+/// Reads the byte at `probe`, then copies `len` bytes, at most
+/// [`INLINE_MAX`], from `src` to `dst`; returns the count left: 0 when
+/// done, `len` after a fault.
+///
+/// Inlined where it is called, so that a short read is a bounds check and
+/// a handful of instructions the compiler schedules into the caller's
+/// loop, with no call: independent reads then overlap their cache misses
+/// as a plain `memcpy` out of a mapping does. The steps are those of
+/// [`copy_bytes`] for up to 64 bytes (overlapping loads and stores at the
+/// ends). Every instruction from the probe to the last store is
+/// registered in the fault table, with a fixup in this same block that
+/// sets the result to `len`: a fault reports nothing copied, and the
+/// caller redoes the copy its own way.
+///
+/// # Safety
+/// As [`crate::copy::copy_checked`], and `len <= INLINE_MAX`.
+#[inline(always)]
+pub(crate) unsafe fn copy_short(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    probe: *const u8,
+) -> usize {
+    let left: usize;
+    // SAFETY: forwarded from the caller. Only `dst[..len]` is written and
+    // only `src[..len]` and `*probe` are read; every register the block
+    // writes is declared, and the fixup is in the block.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "movzx {t:e}, byte ptr [{probe}]",
+            "cmp {len}, 16",
+            "jbe 4f",
+            // 17 to 64: the first 16 and the last 16, and if more than 32
+            // the 16 after the first and the 16 before the last.
+            "movdqu {a}, [{src}]",
+            "movdqu {b}, [{src} + {len} - 16]",
+            "cmp {len}, 32",
+            "jbe 3f",
+            "movdqu {c}, [{src} + 16]",
+            "movdqu {d}, [{src} + {len} - 32]",
+            "movdqu [{dst} + 16], {c}",
+            "movdqu [{dst} + {len} - 32], {d}",
+            "3:",
+            "movdqu [{dst}], {a}",
+            "movdqu [{dst} + {len} - 16], {b}",
+            "jmp 8f",
+            // 8 to 16: the first 8 and the last 8.
+            "4:",
+            "cmp {len}, 8",
+            "jb 5f",
+            "mov {t}, [{src}]",
+            "mov {u}, [{src} + {len} - 8]",
+            "mov [{dst}], {t}",
+            "mov [{dst} + {len} - 8], {u}",
+            "jmp 8f",
+            // 4 to 7: the first 4 and the last 4.
+            "5:",
+            "cmp {len}, 4",
+            "jb 6f",
+            "mov {t:e}, [{src}]",
+            "mov {u:e}, [{src} + {len} - 4]",
+            "mov [{dst}], {t:e}",
+            "mov [{dst} + {len} - 4], {u:e}",
+            "jmp 8f",
+            // 0 to 3: the first, the last and the middle byte.
+            "6:",
+            "test {len}, {len}",
+            "jz 8f",
+            "movzx {t:e}, byte ptr [{src}]",
+            "movzx {u:e}, byte ptr [{src} + {len} - 1]",
+            "mov [{dst}], {t:l}",
+            "mov [{dst} + {len} - 1], {u:l}",
+            "mov {u}, {len}",
+            "shr {u}, 1",
+            "movzx {t:e}, byte ptr [{src} + {u}]",
+            "mov [{dst} + {u}], {t:l}",
+            "8:",
+            "xor {left:e}, {left:e}",
+            "jmp 9f",
+            // The fixup.
+            "7:",
+            "mov {left}, {len}",
+            "9:",
+            fixup_entry!("2", "7", "7"),
+            dst = in(reg) dst,
+            src = in(reg) src,
+            len = in(reg) len,
+            probe = in(reg) probe,
+            left = out(reg) left,
+            t = out(reg) _,
+            u = out(reg) _,
+            a = out(xmm_reg) _,
+            b = out(xmm_reg) _,
+            c = out(xmm_reg) _,
+            d = out(xmm_reg) _,
+            options(nostack),
+        );
+    }
+    left
 }
 
 /// Where the program counter is in the context the kernel passes an
@@ -222,19 +304,5 @@ pub(crate) unsafe fn pc(ctx: *mut libc::c_void) -> *mut usize {
     unsafe {
         let regs = &mut (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs;
         (&mut regs[libc::REG_RIP as usize] as *mut i64).cast()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fixup_and_body_are_where_the_handler_looks() {
-        let start = copy_bytes as *const () as usize;
-        let (body_start, fixup) = body().expect("end marker after the fixup");
-        assert_eq!(body_start, start);
-        // The routine is some 400 bytes; the marker must be its own.
-        assert!((300..600).contains(&(fixup - start)), "{}", fixup - start);
     }
 }

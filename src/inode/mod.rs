@@ -447,7 +447,7 @@ impl crate::description::Store for Inode {
         self.refresh(fd)
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_at(
         &self,
         io: &crate::description::Io<'_>,

@@ -25,10 +25,12 @@ use crate::window::{MapSource, Window, page_ceil};
 impl Inode {
     /// Reads into `buf` at `offset`, like `pread`.
     ///
-    /// The common case (ending at or before `fast_end`, inside the current
-    /// window, no fault) is inlined into the caller; all else is
-    /// [`Self::read_slow`].
-    #[inline]
+    /// The common case while Exclusive (ending at or before `fast_end`,
+    /// inside the current window, no probe to make) is a few loads, a
+    /// bounds check and, for up to 64 bytes, the copy itself, all inlined
+    /// into the caller (see [`crate::copy`]); all else is
+    /// [`Self::read_probed`] (Shared) or [`Self::read_slow`], out of line.
+    #[inline(always)]
     pub(crate) fn read_at(
         &self,
         src: MapSource<'_>,
@@ -47,9 +49,27 @@ impl Inode {
                 if end <= current.cap as u64 {
                     return self.copy_out(src, current, buf, offset, None);
                 }
-            } else if probe < current.cap as u64 && !fault::sigbus_blocked() {
-                return self.copy_out(src, current, buf, offset, Some(probe));
+            } else {
+                return self.read_probed(src, current, buf, offset, probe);
             }
+        }
+        self.read_slow(src, buf, offset)
+    }
+
+    /// `read_at` while Shared, below `fast_end`: the copy out of `current`
+    /// with its probe for a shrink (at `probe`), on a thread that can take
+    /// the probe's fault.
+    #[inline(never)]
+    fn read_probed(
+        &self,
+        src: MapSource<'_>,
+        current: &Window,
+        buf: &mut [MaybeUninit<u8>],
+        offset: u64,
+        probe: u64,
+    ) -> io::Result<usize> {
+        if probe < current.cap as u64 && !fault::sigbus_blocked() {
+            return self.copy_out(src, current, buf, offset, Some(probe));
         }
         self.read_slow(src, buf, offset)
     }
@@ -111,7 +131,7 @@ impl Inode {
     /// Copies `buf.len()` bytes at `offset` out of `window`, which covers
     /// them and `probe` (see [`copy::copy_checked`]), handing a fault to
     /// [`Self::read_fault`].
-    #[inline]
+    #[inline(always)]
     fn copy_out(
         &self,
         src: MapSource<'_>,

@@ -4,8 +4,22 @@
 //!
 //! The handler takes a SIGBUS for the copy routine's only when the kernel
 //! raised it (`si_code > 0`: a page past the end of the file, or one the
-//! disk could not back) at an instruction of the routine; it resumes the
-//! routine at its fixup. Everything else goes to the disposition that was
+//! disk could not back) at an instruction the fault table lists; it resumes
+//! there at the entry's fixup.
+//!
+//! # The fault table
+//! Every block of copy instructions, the out-of-line routine and each
+//! inlined short copy alike, registers itself with `fixup_entry!`: three
+//! 32-bit offsets in the section `mmapfile_fixups_v1` (the first
+//! instruction that may fault, the one after the last, the fixup), each
+//! relative to its own address so that the table needs no relocation at
+//! load time. The linker gathers the entries of every block it keeps and
+//! brackets them with `__start_`/`__stop_` symbols, as for Linux's
+//! `__ex_table`; the section is marked retained (`R`) so that no linker
+//! drops it as unreferenced. Two versions of this crate in one program
+//! share the table, which is harmless: every entry is a correct fixup for
+//! its own instructions, and the `_v1` in the name keeps a different
+//! layout apart. Everything else goes to the disposition that was
 //! there before, run as the kernel would run it (with its `sa_mask`,
 //! `SA_NODEFER` and `SA_RESETHAND`). If that handler changes the
 //! disposition (std's resets it to the default for any SIGBUS that is not a
@@ -98,11 +112,48 @@ impl Previous {
     }
 }
 
+/// One entry of the fault table (see the module docs).
+#[repr(C)]
+struct Entry {
+    start: i32,
+    end: i32,
+    fixup: i32,
+}
+
+unsafe extern "C" {
+    #[link_name = "__start_mmapfile_fixups_v1"]
+    static TABLE_START: [Entry; 0];
+    #[link_name = "__stop_mmapfile_fixups_v1"]
+    static TABLE_STOP: [Entry; 0];
+}
+
+/// The fault table, as the linker gathered it.
+fn table() -> &'static [Entry] {
+    // SAFETY: the linker defines both symbols around the section, which
+    // holds nothing but whole entries (each `fixup_entry!` writes 12
+    // aligned bytes), and the section is never written.
+    unsafe {
+        let start = (&raw const TABLE_START).cast::<Entry>();
+        let stop = (&raw const TABLE_STOP).cast::<Entry>();
+        std::slice::from_raw_parts(start, stop.offset_from(start) as usize)
+    }
+}
+
+/// The address an entry's field points at.
+fn target(field: &i32) -> usize {
+    (field as *const i32 as usize).wrapping_add(*field as isize as usize)
+}
+
+/// Where a fault at `pc` resumes, if an entry of the table covers it.
+fn fixup_for(pc: usize) -> Option<usize> {
+    table()
+        .iter()
+        .find(|e| (target(&e.start)..target(&e.end)).contains(&pc))
+        .map(|e| target(&e.fixup))
+}
+
 mod imp {
     use super::*;
-
-    /// `[start, fixup)` of the copy routine.
-    static BODY: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
     /// Our disposition: `SA_SIGINFO | SA_ONSTACK`, nothing masked beyond
     /// SIGBUS itself.
@@ -117,11 +168,15 @@ mod imp {
     }
 
     pub(super) fn install() -> bool {
-        let Some((start, fixup)) = crate::copy::routine_bounds() else {
+        // The table must be what the handler expects: it lists the
+        // out-of-line routine, and every entry's range is a real one.
+        let routine = crate::copy::routine_start();
+        let sane = table()
+            .iter()
+            .all(|e| target(&e.start) < target(&e.end) && target(&e.end) <= target(&e.fixup));
+        if !sane || !table().iter().any(|e| target(&e.start) == routine) {
             return false;
-        };
-        BODY[0].store(start, Ordering::Relaxed);
-        BODY[1].store(fixup, Ordering::Relaxed);
+        }
         // SAFETY: sigaction with valid pointers; `PREVIOUS` is set before
         // our handler can run. The handler is async-signal-safe: it reads
         // registers and `PREVIOUS`, and calls only sigaction,
@@ -146,10 +201,8 @@ mod imp {
             let access_fault =
                 code > 0 && code != libc::BUS_MCEERR_AR && code != libc::BUS_MCEERR_AO;
             let pc = crate::arch::pc(ctx);
-            let in_routine =
-                (BODY[0].load(Ordering::Relaxed)..BODY[1].load(Ordering::Relaxed)).contains(&*pc);
-            if access_fault && in_routine {
-                *pc = BODY[1].load(Ordering::Relaxed);
+            if access_fault && let Some(fixup) = fixup_for(*pc) {
+                *pc = fixup;
                 return;
             }
             chain(sig, info, ctx);
@@ -225,5 +278,27 @@ mod imp {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table holds the out-of-line routine and the inlined short
+    /// copies (this test binary inlines some), and only their own
+    /// instructions resume at a fixup.
+    #[test]
+    fn the_fault_table_covers_every_copy_and_nothing_else() {
+        assert!(recovery());
+        let routine = crate::copy::routine_start();
+        let entry = table()
+            .iter()
+            .find(|e| target(&e.start) == routine)
+            .expect("the routine's entry");
+        assert_eq!(fixup_for(routine), Some(target(&entry.fixup)));
+        assert_eq!(fixup_for(target(&entry.fixup)), None, "the fixup itself");
+        assert!(table().len() > 1, "no inlined copy registered");
+        assert_eq!(fixup_for(recovery as *const () as usize), None);
     }
 }
