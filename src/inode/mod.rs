@@ -98,6 +98,16 @@ pub(crate) struct Inode {
     fast_end: AtomicU64,
     /// The offset a fast read probes first, or `NO_PROBE` while Exclusive.
     probe: AtomicU64,
+    /// While Exclusive, reads ending at or before this are a bounds check
+    /// and a copy out of `base`: the smaller of `fast_end` and the current
+    /// window's capacity. 0 while Shared. Set by [`Inode::publish`], after
+    /// `base`.
+    exclusive_end: AtomicU64,
+    /// The current window's first byte. Windows only ever grow and stay
+    /// mapped while the inode lives, so a reader that sees an older base
+    /// with a newer `exclusive_end` cannot happen (it is stored first), and
+    /// an older `exclusive_end` with a newer base is within both windows.
+    base: AtomicPtr<u8>,
     /// `state.hole`'s start, or `u64::MAX`: reads past it go by `pread`
     /// (only if mapping the file back over the hole failed).
     hole_start: AtomicU64,
@@ -279,6 +289,8 @@ impl Inode {
             len: AtomicU64::new(size),
             fast_end: AtomicU64::new(0),
             probe: AtomicU64::new(0),
+            exclusive_end: AtomicU64::new(0),
+            base: AtomicPtr::new(std::ptr::null_mut()),
             hole_start: AtomicU64::new(u64::MAX),
             physical: AtomicU64::new(size),
             reserve: join.reserve,
@@ -305,8 +317,9 @@ impl Inode {
         self.len.load(Ordering::Acquire)
     }
 
-    /// Under the lock: derives what readers load (`fast_end`, `probe`)
-    /// from the lengths and the state, after any of them changed.
+    /// Under the lock: derives what readers load (`fast_end`, `probe`,
+    /// `exclusive_end`, `base`) from the lengths, the current window and
+    /// the state, after any of them changed.
     fn publish(&self, st: &State) {
         let len = self.len.load(Ordering::Relaxed);
         let hole = st.hole.map_or(u64::MAX, |(from, _)| from);
@@ -322,6 +335,15 @@ impl Inode {
         // The probe first: a reader that sees the new `fast_end` sees it.
         self.probe.store(probe, Ordering::Relaxed);
         self.fast_end.store(fast_end, Ordering::Release);
+        // The base first: a reader that sees the new `exclusive_end` sees it.
+        let current = self.current();
+        self.base.store(current.base.as_ptr(), Ordering::Relaxed);
+        let exclusive_end = if st.exclusive {
+            fast_end.min(current.cap as u64)
+        } else {
+            0
+        };
+        self.exclusive_end.store(exclusive_end, Ordering::Release);
     }
 
     /// Under the lock: sets both lengths to `size`, the file's size on disk.
@@ -399,6 +421,7 @@ impl Inode {
         self.window
             .store(&*window as *const Window as *mut Window, Ordering::Release);
         st.windows.push(window);
+        self.publish(st);
         Some(self.current())
     }
 

@@ -20,16 +20,16 @@ use std::sync::atomic::Ordering;
 use super::{Inode, NO_PROBE, check_range, lock};
 use crate::copy::{self, Fault};
 use crate::os::{self, fault};
-use crate::window::{MapSource, Window, page_ceil};
+use crate::window::{MapSource, page_ceil};
 
 impl Inode {
     /// Reads into `buf` at `offset`, like `pread`.
     ///
-    /// The common case while Exclusive (ending at or before `fast_end`,
-    /// inside the current window, no probe to make) is a few loads, a
-    /// bounds check and, for up to 64 bytes, the copy itself, all inlined
-    /// into the caller (see [`crate::copy`]); all else is
-    /// [`Self::read_probed`] (Shared) or [`Self::read_slow`], out of line.
+    /// The common case while Exclusive (ending at or before
+    /// `exclusive_end`) is two loads, a bounds check and, for up to 64
+    /// bytes, the copy itself, all inlined into the caller (see
+    /// [`crate::copy`]); all else is [`Self::read_probed`] (Shared) or
+    /// [`Self::read_slow`], out of line.
     #[inline(always)]
     pub(crate) fn read_at(
         &self,
@@ -38,38 +38,44 @@ impl Inode {
         offset: u64,
     ) -> io::Result<usize> {
         let n = buf.len();
-        let fast_end = self.fast_end.load(Ordering::Acquire);
+        let exclusive_end = self.exclusive_end.load(Ordering::Acquire);
         if let Some(end) = offset.checked_add(n as u64)
             && n > 0
-            && end <= fast_end
+            && end <= exclusive_end
         {
-            let current = self.current();
-            let probe = self.probe.load(Ordering::Relaxed);
-            if probe == NO_PROBE {
-                if end <= current.cap as u64 {
-                    return self.copy_out(src, current, buf, offset, None);
-                }
-            } else {
-                return self.read_probed(src, current, buf, offset, probe);
-            }
+            // SAFETY: `end <= exclusive_end`, which is within the window
+            // `base` starts (see `Inode::base`).
+            let from = unsafe { self.base.load(Ordering::Relaxed).add(offset as usize) };
+            return self.copy_out(src, from, None, buf, offset);
         }
-        self.read_slow(src, buf, offset)
+        self.read_probed(src, buf, offset)
     }
 
-    /// `read_at` while Shared, below `fast_end`: the copy out of `current`
-    /// with its probe for a shrink (at `probe`), on a thread that can take
-    /// the probe's fault.
+    /// `read_at` while Shared, below `fast_end`: the copy with its probe
+    /// for a shrink, on a thread that can take the probe's fault.
     #[inline(never)]
     fn read_probed(
         &self,
         src: MapSource<'_>,
-        current: &Window,
         buf: &mut [MaybeUninit<u8>],
         offset: u64,
-        probe: u64,
     ) -> io::Result<usize> {
-        if probe < current.cap as u64 && !fault::sigbus_blocked() {
-            return self.copy_out(src, current, buf, offset, Some(probe));
+        let fast_end = self.fast_end.load(Ordering::Acquire);
+        if let Some(end) = offset.checked_add(buf.len() as u64)
+            && !buf.is_empty()
+            && end <= fast_end
+        {
+            let current = self.current();
+            let probe = self.probe.load(Ordering::Relaxed);
+            if probe != NO_PROBE
+                && probe < current.cap as u64
+                && end <= current.cap as u64
+                && !fault::sigbus_blocked()
+            {
+                // SAFETY: `offset + n` and `probe` are within the window.
+                let (from, probe) = unsafe { (current.at(offset), current.at(probe)) };
+                return self.copy_out(src, from, Some(probe), buf, offset);
+            }
         }
         self.read_slow(src, buf, offset)
     }
@@ -125,33 +131,33 @@ impl Inode {
         }
         // If Shared, the size was just asked: the read's own first byte is
         // the probe.
-        self.copy_out(src, current, buf, offset, (!exclusive).then_some(offset))
+        // SAFETY: the window covers `..end` (and so `offset`).
+        let from = unsafe { current.at(offset) };
+        self.copy_out(src, from, (!exclusive).then_some(from), buf, offset)
     }
 
-    /// Copies `buf.len()` bytes at `offset` out of `window`, which covers
-    /// them and `probe` (see [`copy::copy_checked`]), handing a fault to
-    /// [`Self::read_fault`].
+    /// Copies `buf.len()` bytes from `from`, byte `offset` of the file in
+    /// a window, probing `probe` first (see [`copy::copy_checked`]);
+    /// hands a fault to [`Self::read_fault`].
     #[inline(always)]
     fn copy_out(
         &self,
         src: MapSource<'_>,
-        window: &Window,
+        from: *const u8,
+        probe: Option<*const u8>,
         buf: &mut [MaybeUninit<u8>],
         offset: u64,
-        probe: Option<u64>,
     ) -> io::Result<usize> {
         let n = buf.len();
-        // SAFETY: the callers checked `offset + n <= cap` and `probe < cap`,
-        // so the source and the probe lie in the window, which stays mapped
-        // while `self` lives; `buf` is ours to write. Pages past the end of
-        // the file fault, and the copy routine recovers.
+        // SAFETY: the callers checked that `from[..n]` and the probe lie in
+        // a window, which stays mapped while `self` lives; `buf` is ours to
+        // write. Pages past the end of the file fault, and the copy routine
+        // recovers.
         let result = unsafe {
-            let from = window.at(offset);
+            let dst = buf.as_mut_ptr().cast();
             match probe {
-                None => copy::copy(buf.as_mut_ptr().cast(), from, n),
-                Some(probe) => {
-                    copy::copy_checked(buf.as_mut_ptr().cast(), from, n, window.at(probe))
-                }
+                None => copy::copy(dst, from, n),
+                Some(probe) => copy::copy_checked(dst, from, n, probe),
             }
         };
         match result {
