@@ -37,10 +37,12 @@
 //! reservation is a larger mapping made, and the old one stays mapped until
 //! the last handle closes. All handles of one file in a process share one
 //! mapping and agree on its length. Every byte between the mapping and a
-//! caller's buffer moves through one copy routine, in assembly, which makes
-//! concurrent reads and writes race-free and lets a SIGBUS handler turn a
-//! fault inside it (a file cut short, a disk that cannot back a page) into
-//! a short read or an error.
+//! caller's buffer is copied by assembly (one routine, and for copies of up
+//! to 64 bytes a block inlined at the call site), which makes concurrent
+//! reads and writes race-free; each copy's instructions are listed in a
+//! fault table, so that a SIGBUS handler turns a fault inside one (a file
+//! cut short, a disk that cannot back a page) into a short read or an
+//! error.
 //!
 //! What a handle may assume depends on who else can reach the file:
 //!
@@ -132,8 +134,8 @@
 //! # Safety
 //! No sequence of calls to this crate's safe API, from any number of threads
 //! and clones, is undefined behaviour:
-//! - every byte between a mapping and a caller's buffer moves through one
-//!   copy routine written in assembly, so concurrent `read_at` and
+//! - every byte between a mapping and a caller's buffer is copied by
+//!   assembly (see "How it works"), so concurrent `read_at` and
 //!   `write_at` on the same bytes are not data races (a read may see a mix of
 //!   old and new bytes, as with `File`);
 //! - every access is bounds-checked against the mapping before it is made;
@@ -141,7 +143,8 @@
 //! - if the file shrinks under the mapping or a page cannot be backed (disk
 //!   full, I/O error), the access raises SIGBUS, which a process-wide
 //!   handler turns into a short read or an `io::Error`, never a crash. The
-//!   handler takes only faults the kernel raised inside the copy routine;
+//!   handler takes only faults the kernel raised at an instruction its
+//!   fault table lists;
 //!   a SIGBUS sent by a process, or a fault elsewhere, goes to the handler
 //!   before it, run with its own mask and flags; if that handler changes
 //!   the disposition (std's resets it to the default), ours stays in front.
