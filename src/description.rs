@@ -469,8 +469,8 @@ impl<S: Store> Description<S> {
 }
 
 /// Views an initialised buffer as one that `read_at` may fill.
-#[inline]
-fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+#[inline(always)]
+pub(crate) fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
     // SAFETY: same layout; the callee only ever writes initialised bytes, so
     // `buf` stays initialised.
     unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }

@@ -128,9 +128,15 @@ impl Seek for MmapFile {
 
 #[cfg(unix)]
 impl FileExt for MmapFile {
-    #[inline]
+    #[inline(always)]
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        dispatch!(self, d => d.read_at(self.fd(), buf, offset), _ => self.file.read_at(buf, offset))
+        #[cfg(mapped_io)]
+        if let Some(inode) = self.reads()
+            && let Some(n) = inode.read_fast(crate::description::as_uninit(buf), offset)
+        {
+            return Ok(n);
+        }
+        self.read_at_dispatched(buf, offset)
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
@@ -151,6 +157,13 @@ impl FileExt for MmapFile {
 }
 
 impl MmapFile {
+    /// `read_at` through the backend.
+    #[cfg(unix)]
+    #[inline(never)]
+    fn read_at_dispatched(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        dispatch!(self, d => d.read_at(self.fd(), buf, offset), _ => self.file.read_at(buf, offset))
+    }
+
     /// The platform's positional read: `read_at`, or on Windows
     /// `seek_read` (which moves the cursor).
     pub(crate) fn read_at_offset(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {

@@ -332,8 +332,26 @@ pub struct MmapFile {
     /// crates, and this saves a call on every read and write.
     #[cfg(mapped_io)]
     fd: RawFd,
+    /// The inode of a shared backend open for reading, reached in one load
+    /// by the inlined `read_at` fast path (see [`Inode::read_fast`]).
+    #[cfg(mapped_io)]
+    reads: Option<InodeRef>,
     backend: Backend,
 }
+
+/// A pointer to the inode a shared backend's description holds.
+#[cfg(mapped_io)]
+#[derive(Clone, Copy)]
+struct InodeRef(std::ptr::NonNull<Inode>);
+
+// SAFETY: an `InodeRef` is only made from, and kept beside, the
+// `Arc<Inode>` of the `MmapFile`'s own description, so it points at a live
+// `Inode`, which is `Send` and `Sync`; it is only used for `&Inode`.
+#[cfg(mapped_io)]
+unsafe impl Send for InodeRef {}
+// SAFETY: as for `Send`.
+#[cfg(mapped_io)]
+unsafe impl Sync for InodeRef {}
 
 enum Backend {
     /// Plain system calls on `file`: for what cannot be mapped.
@@ -416,12 +434,31 @@ impl MmapFile {
     }
 
     fn with_backend(file: File, backend: Backend) -> MmapFile {
+        #[cfg(mapped_io)]
+        let reads = match &backend {
+            Backend::Shared(d) if d.access.read => {
+                Some(InodeRef(std::ptr::NonNull::from(&*d.store)))
+            }
+            _ => None,
+        };
         MmapFile {
             #[cfg(mapped_io)]
             fd: file.as_raw_fd(),
+            #[cfg(mapped_io)]
+            reads,
             file,
             backend,
         }
+    }
+
+    /// The inode to read from without going through the description, if
+    /// the backend is shared and readable.
+    #[cfg(mapped_io)]
+    #[inline(always)]
+    fn reads(&self) -> Option<&Inode> {
+        // SAFETY: see `InodeRef`: the description in `self.backend` holds
+        // the inode for as long as `self` lives, which bounds the borrow.
+        self.reads.map(|r| unsafe { r.0.as_ref() })
     }
 
     /// Whether I/O goes through a mapping (`true`), or through plain system

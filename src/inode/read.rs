@@ -23,13 +23,9 @@ use crate::os::{self, fault};
 use crate::window::{MapSource, page_ceil};
 
 impl Inode {
-    /// Reads into `buf` at `offset`, like `pread`.
-    ///
-    /// The common case while Exclusive (ending at or before
-    /// `exclusive_end`) is two loads, a bounds check and, for up to 64
-    /// bytes, the copy itself, all inlined into the caller (see
-    /// [`crate::copy`]); all else is [`Self::read_probed`] (Shared) or
-    /// [`Self::read_slow`], out of line.
+    /// Reads into `buf` at `offset`, like `pread`: [`Self::read_fast`],
+    /// else [`Self::read_probed`] (Shared) or [`Self::read_slow`], out of
+    /// line.
     #[inline(always)]
     pub(crate) fn read_at(
         &self,
@@ -37,18 +33,32 @@ impl Inode {
         buf: &mut [MaybeUninit<u8>],
         offset: u64,
     ) -> io::Result<usize> {
-        let n = buf.len();
-        let exclusive_end = self.exclusive_end.load(Ordering::Acquire);
-        if let Some(end) = offset.checked_add(n as u64)
-            && n > 0
-            && end <= exclusive_end
-        {
-            // SAFETY: `end <= exclusive_end`, which is within the window
-            // `base` starts (see `Inode::base`).
-            let from = unsafe { self.base.load(Ordering::Relaxed).add(offset as usize) };
-            return self.copy_out(src, from, None, buf, offset);
+        if let Some(n) = self.read_fast(buf, offset) {
+            return Ok(n);
         }
         self.read_probed(src, buf, offset)
+    }
+
+    /// The common case of `read_at` while Exclusive: a read ending at or
+    /// before `exclusive_end` is two loads, a bounds check and, for up to
+    /// 64 bytes, the copy itself, all inlined into the caller (see
+    /// [`crate::copy`]). `None` for every other read, and for one that
+    /// faulted (the caller's full path then answers as `pread` would).
+    /// The caller checked that the handle may read.
+    #[inline(always)]
+    pub(crate) fn read_fast(&self, buf: &mut [MaybeUninit<u8>], offset: u64) -> Option<usize> {
+        let n = buf.len();
+        if !ends_by(offset, n, self.exclusive_end.load(Ordering::Acquire)) {
+            return None;
+        }
+        // SAFETY: the read ends by `exclusive_end`, within the window `base`
+        // starts (see `Inode::base`), which stays mapped while `self`
+        // lives; `buf` is ours to write; a fault is recovered.
+        unsafe {
+            let from = self.base.load(Ordering::Relaxed).add(offset as usize);
+            copy::copy(buf.as_mut_ptr().cast(), from, n).ok()?;
+        }
+        Some(n)
     }
 
     /// `read_at` while Shared, below `fast_end`: the copy with its probe
@@ -60,11 +70,8 @@ impl Inode {
         buf: &mut [MaybeUninit<u8>],
         offset: u64,
     ) -> io::Result<usize> {
-        let fast_end = self.fast_end.load(Ordering::Acquire);
-        if let Some(end) = offset.checked_add(buf.len() as u64)
-            && !buf.is_empty()
-            && end <= fast_end
-        {
+        if ends_by(offset, buf.len(), self.fast_end.load(Ordering::Acquire)) {
+            let end = offset + buf.len() as u64;
             let current = self.current();
             let probe = self.probe.load(Ordering::Relaxed);
             if probe != NO_PROBE
@@ -188,4 +195,10 @@ impl Inode {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Whether a read of `n > 0` bytes at `offset` ends at or before `bound`.
+#[inline(always)]
+fn ends_by(offset: u64, n: usize, bound: u64) -> bool {
+    n > 0 && offset.checked_add(n as u64).is_some_and(|end| end <= bound)
 }
