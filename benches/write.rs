@@ -5,7 +5,8 @@
 //! Contenders: `mmapfile` (this crate, the only handle of its file),
 //! `mmapfile_shared` (the same with another description of the file open,
 //! so that it is in the Shared state), `file` (`std::fs::File`), and where
-//! it applies `bufwriter` (`BufWriter<File>`) and `fmmap`. `memmap2` and `fmmap`
+//! it applies `bufwriter` (`BufWriter<File>`), `bufwriter_mmapfile`
+//! (`BufWriter<MmapFile>`, appends only) and `fmmap`. `memmap2` and `fmmap`
 //! cannot append to a file (a map does not grow), so they sit out the append
 //! and growth groups.
 
@@ -94,6 +95,26 @@ fn append<W: Write>(w: &mut W, record: &[u8], count: u64) {
     black_box(w);
 }
 
+/// Appends through a `BufWriter` (8 KiB) over what `open` opens, flushed
+/// at the end.
+fn buffered<W: Write>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    path: &Path,
+    open: &dyn Fn(&Path) -> W,
+    record: &[u8],
+    count: u64,
+) {
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            on_fresh_files(iters, path, &|p| BufWriter::new(open(p)), &mut |w| {
+                append(w, record, count);
+                w.flush().expect("flush");
+            })
+        })
+    });
+}
+
 fn appends(c: &mut Criterion, scratch: &Scratch) {
     // Each measured iteration appends 1 MiB of records to a fresh file.
     const PER_ITER: u64 = MIB;
@@ -136,19 +157,10 @@ fn appends(c: &mut Criterion, scratch: &Scratch) {
                 })
             })
         });
-        g.bench_function(BenchmarkId::new("bufwriter", &label), |b| {
-            b.iter_custom(|iters| {
-                on_fresh_files(
-                    iters,
-                    &path,
-                    &|p| BufWriter::new(open_log_file(p)),
-                    &mut |w| {
-                        append(w, &record, count);
-                        w.flush().expect("flush");
-                    },
-                )
-            })
-        });
+        let id = BenchmarkId::new("bufwriter", &label);
+        buffered(&mut g, id, &path, &open_log_file, &record, count);
+        let id = BenchmarkId::new("bufwriter_mmapfile", &label);
+        buffered(&mut g, id, &path, &open_log_mmapfile, &record, count);
     }
     g.finish();
 }
