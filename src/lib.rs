@@ -52,8 +52,9 @@
 //!   description of the file exists anywhere, and breaks before anyone else
 //!   opens or truncates the file. Then the crate knows the length exactly:
 //!   reads are a bounds check and a copy, and appends grow the file on disk
-//!   in steps ahead of the data (64 KiB to 64 MiB, their blocks reserved
-//!   with `fallocate`, see [`OpenOptions::preallocate`]), so most make no
+//!   in steps ahead of the data (64 KiB to 4 MiB, written with zeros so
+//!   that their blocks are reserved and their pages are in the page cache,
+//!   see [`OpenOptions::preallocate`]), so most make no
 //!   system call. When the lease breaks, a thread of the crate cuts the
 //!   file to its exact length and lets go, and only then does the other
 //!   open return: whoever opens the file sees exactly what `File` would

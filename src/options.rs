@@ -202,7 +202,7 @@ impl OpenOptions {
     /// (default `false`).
     ///
     /// By default, appends grow the file on disk in steps (64 KiB up to
-    /// 64 MiB) so that most of them need no system call, and the file is cut
+    /// 4 MiB) so that most of them need no system call, and the file is cut
     /// back to its length on `flush`, `sync_all`, `sync_data`, `metadata`,
     /// `into_file` and drop. Until then, another process that reads the
     /// file, or is killed mid-stream, sees zeros past the last write. With
@@ -213,23 +213,23 @@ impl OpenOptions {
         self
     }
 
-    /// Reserve the disk blocks of each growth step (`fallocate`), default
-    /// `true`.
+    /// Reserve the disk blocks of each growth step by writing it with
+    /// zeros, default `true`.
     ///
     /// Appends grow the file in steps ahead of the writes (see
-    /// [`exact_len`](Self::exact_len)). By default each step's blocks are
-    /// allocated as it is taken, so that a full disk, a quota or a size
-    /// limit is an error from the write that meets it, exactly as with
-    /// `File`, and a byte copied into the mapping always has a block to go
-    /// to. The cost: `fallocate` per step (some 10 µs here), and cutting
-    /// the unused blocks back on `flush` and drop (some 120 µs on an ext4
-    /// that discards freed blocks, against 8 µs for a hole).
+    /// [`exact_len`](Self::exact_len)). By default each step is written
+    /// with zeros (`pwritev`) as it is taken, so that a full disk, a quota
+    /// or a size limit is an error from the write that meets it, exactly as
+    /// with `File`, a byte copied into the mapping always has a block to go
+    /// to, and the step's pages are in the page cache before the mapping
+    /// writes them (a third of the cost of faulting in fresh pages). The
+    /// cost: the step's pages are dirty at once, and cutting the unused
+    /// ones back on `flush` and drop.
     ///
     /// With `preallocate(false)` a step is a hole (`ftruncate`). Results do
     /// not change: a page the disk cannot back faults when first written,
     /// the copy routine recovers, and the write is redone by `pwrite`, which
-    /// reports the error. Worth it for many small files. File systems that
-    /// cannot allocate ahead get holes either way.
+    /// reports the error.
     pub fn preallocate(&mut self, preallocate: bool) -> &mut Self {
         self.map.preallocate = preallocate;
         self

@@ -1,6 +1,6 @@
 //! Windows: mappings of the file from offset 0, far longer than the file.
 //!
-//! Growing the file inside a window is a `fallocate` (or `ftruncate`) only:
+//! Growing the file inside a window is a system call on the file only:
 //! no remap, no TLB shootdown, and the address does not move. When the file
 //! outgrows the window, a larger one is mapped and becomes current; the old
 //! one stays mapped until the inode is dropped, so a reader that loaded it

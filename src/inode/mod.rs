@@ -53,7 +53,8 @@ const NO_PROBE: u64 = u64::MAX;
 /// `OpenOptions::exact_len`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Growth {
-    /// In steps ahead of the writes, with blocks reserved (`fallocate`).
+    /// In steps ahead of the writes, written with zeros, so that their
+    /// blocks are reserved.
     Reserved,
     /// In steps ahead of the writes, as a hole (`ftruncate`).
     Sparse,

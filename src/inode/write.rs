@@ -2,9 +2,9 @@
 //!
 //! A write first decides a [`Plan`] from the state of the inode and the
 //! description, then carries it out. While Exclusive, a write past the end
-//! grows the file on disk by a step ahead of it (`fallocate`, so that a
-//! full disk is an error from the write, before any byte is copied; see
-//! `length.rs`) and copies into the mapping. While Shared, the file on disk
+//! grows the file on disk by a step ahead of it (zeros written by
+//! `pwritev`, so that a full disk is an error from the write, before any
+//! byte is copied; see `length.rs`) and copies into the mapping. While Shared, the file on disk
 //! is never longer than `len`: appends and writes past the end go through
 //! the kernel.
 
@@ -23,9 +23,12 @@ use crate::window::{Window, last_page_start};
 /// it back).
 pub(super) const SYNC_STREAK: u32 = 16;
 
-/// Smallest and largest step by which appends grow the file on disk.
+/// Smallest and largest step by which appends grow the file on disk. A
+/// step of zeros (see `length.rs`) costs about what the writes into it
+/// do, so a large one would make one append wait long for pages that a
+/// short-lived handle never uses.
 const MIN_GROWTH: u64 = 64 << 10;
-const MAX_GROWTH: u64 = 64 << 20;
+const MAX_GROWTH: u64 = 4 << 20;
 
 /// The growth step for a file of `size` bytes: half of it, within bounds.
 pub(super) fn growth_step(size: u64) -> u64 {
@@ -55,10 +58,12 @@ struct Mapped {
     grow: bool,
     /// Probe this byte first (see `read.rs`).
     probe: Option<u64>,
-    /// An append of a page or more into the growth step: by `pwrite`
-    /// where the kernel can write there. It fills fresh page-cache pages
-    /// without the page fault and the zeroing that each costs through the
-    /// mapping (4 KiB appends ran at half `File`'s speed that way).
+    /// An append of a page or more into a growth step that is a hole: by
+    /// `pwrite` where the kernel can write there. It fills fresh page-cache
+    /// pages without the page fault and the zeroing that each costs through
+    /// the mapping (4 KiB appends ran at half `File`'s speed that way). A
+    /// step of zeros is in the page cache already, and the mapping is
+    /// faster there.
     into_step: bool,
 }
 
@@ -169,6 +174,10 @@ impl Inode {
             // `pwrite` leaves unallocated, as `File` does.
             return Ok(Plan::Pwrite { offset });
         }
+        if io.growth == Growth::Reserved && end > physical.saturating_add(MAX_GROWTH) {
+            // Zeros first would double what the kernel writes.
+            return Ok(Plan::Pwrite { offset });
+        }
         if io.growth == Growth::Sparse && fault::sigbus_blocked() {
             // A page of a hole the disk cannot back faults when written.
             return Ok(Plan::Pwrite { offset });
@@ -177,7 +186,7 @@ impl Inode {
             offset,
             grow: end > physical,
             probe: None,
-            into_step: page_append,
+            into_step: page_append && io.growth != Growth::Reserved,
         }))
     }
 

@@ -130,20 +130,6 @@ pub(crate) fn truncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     Ok(rustix::fs::ftruncate(fd, len)?)
 }
 
-/// `fallocate(fd, 0, offset, len)`: allocates the blocks of
-/// `offset..offset + len`, extending the file if that runs past its end.
-///
-/// # References
-///  - [Linux](https://man7.org/linux/man-pages/man2/fallocate.2.html)
-pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
-    Ok(rustix::fs::fallocate(
-        fd,
-        rustix::fs::FallocateFlags::empty(),
-        offset,
-        len,
-    )?)
-}
-
 /// `pread(fd, buf, offset)`: the path for bytes the mapping cannot serve.
 ///
 /// # References
