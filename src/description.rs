@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::inode::{At, Growth, check_range, lock};
@@ -81,6 +81,9 @@ pub(crate) struct Description<S> {
     /// concurrent calls through clones or `&MmapFile` each see and advance it
     /// whole, as the kernel's `f_pos` lock does.
     cursor: Mutex<Cursor>,
+    /// The cursor's position: stored under `cursor`, except by the only
+    /// handle's lock-free writes (see `inode/fast.rs`).
+    pos: AtomicU64,
     /// The cursor is the kernel's file offset (see the module docs).
     in_kernel: AtomicBool,
     /// The descriptors of the handles of this description: where a lease
@@ -90,25 +93,58 @@ pub(crate) struct Description<S> {
 
 /// The cursor of a description whose cursor lives in user space.
 pub(crate) struct Cursor {
-    pos: u64,
     /// An append by `write(2)` left the cursor in the kernel's file offset
     /// (only the kernel knows where the file ended): read it before use.
     in_offset: bool,
 }
 
-/// The locked cursor's position.
-struct CursorGuard<'a>(MutexGuard<'a, Cursor>);
+/// The locked cursor's position, stored back when the guard drops.
+struct CursorGuard<'a> {
+    lock: MutexGuard<'a, Cursor>,
+    pos: u64,
+    stored: &'a AtomicU64,
+}
 
 impl std::ops::Deref for CursorGuard<'_> {
     type Target = u64;
     fn deref(&self) -> &u64 {
-        &self.0.pos
+        &self.pos
     }
 }
 
 impl std::ops::DerefMut for CursorGuard<'_> {
     fn deref_mut(&mut self) -> &mut u64 {
-        &mut self.0.pos
+        &mut self.pos
+    }
+}
+
+impl Drop for CursorGuard<'_> {
+    fn drop(&mut self) {
+        // Before `lock` unlocks.
+        self.stored.store(self.pos, Ordering::Relaxed);
+    }
+}
+
+#[cfg(mapped_io)]
+impl Description<crate::inode::Inode> {
+    /// A write at the cursor through the description's only handle, by the
+    /// inode's lock-free path (see `inode/fast.rs`); `None` where the
+    /// usual path must take it.
+    #[inline(always)]
+    pub(crate) fn write_sole(&self, buf: &[u8]) -> Option<usize> {
+        if self.in_kernel.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.store.write_fast(&self.pos, self.access.append, buf)
+    }
+
+    /// After a write through the description's only handle: asks for the
+    /// bias that lets the next ones take [`Self::write_sole`].
+    pub(crate) fn bias_sole(&self, fd: BorrowedFd<'_>) {
+        let (cursor, in_kernel) = self.cursor_as_left();
+        if !cursor.lock.in_offset && !in_kernel {
+            self.store.try_bias(&self.io(fd));
+        }
     }
 }
 
@@ -132,10 +168,8 @@ impl<S: Store> Description<S> {
             store,
             access,
             growth,
-            cursor: Mutex::new(Cursor {
-                pos: cursor,
-                in_offset: false,
-            }),
+            cursor: Mutex::new(Cursor { in_offset: false }),
+            pos: AtomicU64::new(cursor),
             in_kernel: AtomicBool::new(in_kernel),
             fds: Mutex::new(vec![fd.as_raw_fd()]),
         }
@@ -187,7 +221,7 @@ impl<S: Store> Description<S> {
     ) -> io::Result<()> {
         if !self.in_kernel.load(Ordering::Acquire) {
             if !cursor.in_offset {
-                os::seek_to(fd, cursor.pos)?;
+                os::seek_to(fd, self.pos.load(Ordering::Relaxed))?;
             }
             self.in_kernel.store(true, Ordering::Release);
         }
@@ -207,9 +241,9 @@ impl<S: Store> Description<S> {
     /// takes). A cursor an append left in the kernel's offset is read back.
     fn cursor(&self, fd: BorrowedFd<'_>) -> io::Result<(CursorGuard<'_>, bool)> {
         let (mut cursor, in_kernel) = self.cursor_as_left();
-        if cursor.0.in_offset && !in_kernel {
-            cursor.0.pos = os::tell(fd)?;
-            cursor.0.in_offset = false;
+        if cursor.lock.in_offset && !in_kernel {
+            *cursor = os::tell(fd)?;
+            cursor.lock.in_offset = false;
         }
         Ok((cursor, in_kernel))
     }
@@ -217,9 +251,14 @@ impl<S: Store> Description<S> {
     /// As [`Self::cursor`], without reading back a cursor left in the
     /// kernel's offset: for appends, which do not need it.
     fn cursor_as_left(&self) -> (CursorGuard<'_>, bool) {
-        let cursor = lock(&self.cursor);
+        let lock = lock(&self.cursor);
         let in_kernel = self.in_kernel.load(Ordering::Acquire);
-        (CursorGuard(cursor), in_kernel)
+        let cursor = CursorGuard {
+            lock,
+            pos: self.pos.load(Ordering::Relaxed),
+            stored: &self.pos,
+        };
+        (cursor, in_kernel)
     }
 
     /// The cursor, for `stream_position` and `into_file`.
@@ -401,9 +440,9 @@ impl<S: Store> Description<S> {
         match after {
             Some(after) => {
                 *pos = after;
-                pos.0.in_offset = false;
+                pos.lock.in_offset = false;
             }
-            None => pos.0.in_offset = true,
+            None => pos.lock.in_offset = true,
         }
         Ok(n)
     }

@@ -84,7 +84,7 @@ extern "C" fn prepare() {
         .collect();
     let mut states: Vec<_> = inodes
         .iter()
-        .map(|i| unsafe { extend(lock(i.state())) })
+        .map(|i| unsafe { extend(i.lock_state()) })
         .collect();
     for (inode, st) in inodes.iter().zip(&mut states) {
         inode.before_fork(st);

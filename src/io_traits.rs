@@ -107,7 +107,20 @@ impl Read for MmapFile {
     }
 }
 impl Write for MmapFile {
+    /// As `&MmapFile`'s, but through `&mut self`: where no clone shares
+    /// the description, the write may take the lock-free path of the only
+    /// writer (see `inode/fast.rs`).
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(mapped_io)]
+        if let Backend::Shared(d) = &self.backend
+            && std::sync::Arc::strong_count(d) == 1
+        {
+            if let Some(n) = d.write_sole(buf) {
+                return Ok(n);
+            }
+            return self.write_sole_slow(buf);
+        }
         (&*self).write(buf)
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -117,6 +130,20 @@ impl Write for MmapFile {
         (&*self).flush()
     }
 }
+impl MmapFile {
+    /// The usual write, through the only handle of its description, which
+    /// then asks for the lock-free path for the next ones.
+    #[cfg(mapped_io)]
+    #[inline(never)]
+    fn write_sole_slow(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = (&*self).write(buf)?;
+        if let Backend::Shared(d) = &self.backend {
+            d.bias_sole(self.fd());
+        }
+        Ok(written)
+    }
+}
+
 impl Seek for MmapFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         (&*self).seek(pos)

@@ -55,10 +55,14 @@
 //!   in steps ahead of the data (64 KiB to 4 MiB, written with zeros so
 //!   that their blocks are reserved and their pages are in the page cache,
 //!   see [`OpenOptions::preallocate`]), so most make no
-//!   system call. When the lease breaks, a thread of the crate cuts the
-//!   file to its exact length and lets go, and only then does the other
-//!   open return: whoever opens the file sees exactly what `File` would
-//!   have left.
+//!   system call. Writes through `&mut MmapFile` when no clone shares its
+//!   cursor take no lock either: the inode's lock is biased towards that
+//!   only writer, and whoever else takes the lock (the lease thread, a
+//!   fork, another open) revokes the bias first, with `membarrier`, and
+//!   waits for a write in flight. When the lease breaks, a thread of the
+//!   crate cuts the file to its exact length and lets go, and only then
+//!   does the other open return: whoever opens the file sees exactly what
+//!   `File` would have left.
 //! - **Shared** (anything else: another process or `File` has the file
 //!   open, several writable handles, a handle made with
 //!   [`MmapFile::try_from`], one whose descriptor was lent out with `as_fd`,
@@ -91,7 +95,9 @@
 //! What the crate adds to a process: the SIGBUS handler (installed the first
 //! time a file is mapped), `pthread_atfork` handlers, and, the first time a
 //! lease is taken, a thread named `mmapfile-leases` to which lease breaks
-//! are signalled with `SIGRTMIN + 4`, directed at it alone.
+//! are signalled with `SIGRTMIN + 4`, directed at it alone; and, the first
+//! time a handle writes alone, a registration for `membarrier`
+//! (`MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED`).
 //!
 //! # Differences from `File`
 //! Each comes from the mapping; none changes the bytes a call returns.

@@ -49,13 +49,21 @@ fn pick(u: &mut Unstructured, weights: &[u32]) -> Result<usize> {
     unreachable!("x is below the sum of the weights")
 }
 
-/// As `handle` in tests/model/strategies.rs: `solo` cases keep to `Main`
-/// and its clone mostly.
-fn handle(u: &mut Unstructured, solo: bool) -> Result<H> {
-    if solo {
-        return Ok([H::Main, H::Clone, H::App, H::Ro][pick(u, &[24, 4, 1, 1])?]);
-    }
-    Ok([H::Main, H::Clone, H::App, H::Ro, H::Wo][pick(u, &[6, 2, 2, 2, 1])?])
+/// As `Mix` in tests/model/strategies.rs: which handles a case uses.
+#[derive(Clone, Copy, Debug)]
+enum Mix {
+    All,
+    Solo,
+    Sole,
+}
+
+/// As `handle` in tests/model/strategies.rs.
+fn handle(u: &mut Unstructured, mix: Mix) -> Result<H> {
+    Ok(match mix {
+        Mix::Sole => H::Main,
+        Mix::Solo => [H::Main, H::Clone, H::App, H::Ro][pick(u, &[24, 4, 1, 1])?],
+        Mix::All => [H::Main, H::Clone, H::App, H::Ro, H::Wo][pick(u, &[6, 2, 2, 2, 1])?],
+    })
 }
 
 fn size(u: &mut Unstructured) -> Result<usize> {
@@ -207,40 +215,40 @@ fn outsider(u: &mut Unstructured) -> Result<Out> {
 }
 
 /// As `kids` in tests/model/strategies.rs: up to three, nothing after `Exit`.
-fn kids(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Vec<Kid>> {
+fn kids(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Vec<Kid>> {
     let mut kids = Vec::new();
     for _ in 0..u.int_in_range(0..=3)? {
         let kid = match pick(u, &[3, 4, 2, 1, 2, 1, 1, 2, 1, 1])? {
             0 => Kid::Do(Op::Read {
-                h: handle(u, solo)?,
+                h: handle(u, mix)?,
                 len: size(u)?,
             }),
             1 => Kid::Do(Op::Write {
-                h: handle(u, solo)?,
+                h: handle(u, mix)?,
                 data: data(u)?,
             }),
             2 => Kid::Do(Op::WriteAt {
-                h: handle(u, solo)?,
+                h: handle(u, mix)?,
                 data: data(u)?,
                 offset: offset(u, anon)?,
             }),
             3 => Kid::Do(Op::ReadAt {
-                h: handle(u, solo)?,
+                h: handle(u, mix)?,
                 len: size(u)?,
                 offset: offset(u, anon)?,
             }),
             4 => Kid::Do(Op::Seek {
-                h: handle(u, solo)?,
+                h: handle(u, mix)?,
                 pos: seek_from(u, anon)?,
             }),
             5 => Kid::Do(Op::StreamPosition {
-                h: handle(u, solo)?,
+                h: handle(u, mix)?,
             }),
             6 => Kid::Do(Op::SetLen {
-                h: handle(u, solo)?,
+                h: handle(u, mix)?,
                 size: set_len_size(u, anon)?,
             }),
-            7 => Kid::Drop(handle(u, solo)?),
+            7 => Kid::Drop(handle(u, mix)?),
             8 => Kid::DropAll,
             _ => Kid::Exit,
         };
@@ -254,9 +262,19 @@ fn kids(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Vec<Kid>> {
 }
 
 /// An operation, with the weights of `op` in tests/model/strategies.rs; `anon`:
-/// for an anonymous world (see `huge`); `solo`: see `handle`.
-fn op(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Op> {
-    let handle = |u: &mut Unstructured| handle(u, solo);
+/// for an anonymous world (see `huge`); `mix`: see `Mix`.
+fn op(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Op> {
+    // As `op` in tests/model/strategies.rs: runs of short writes.
+    if matches!(mix, Mix::Sole) && u.arbitrary()? {
+        let len = u.int_in_range(0..=63)?;
+        let data = data_of_len(u, len)?;
+        return Ok(if u.arbitrary()? {
+            Op::WriteAll { h: H::Main, data }
+        } else {
+            Op::Write { h: H::Main, data }
+        });
+    }
+    let handle = |u: &mut Unstructured| handle(u, mix);
     const WEIGHTS: [u32; 27] = [
         6, // Read
         2, // ReadExact
@@ -367,10 +385,10 @@ fn op(u: &mut Unstructured, anon: bool, solo: bool) -> Result<Op> {
             cmd: outsider(u)?,
         },
         25 => Op::Fork {
-            kid: kids(u, anon, solo)?,
+            kid: kids(u, anon, mix)?,
         },
         _ => Op::Child {
-            kid: kids(u, anon, solo)?,
+            kid: kids(u, anon, mix)?,
         },
     })
 }
@@ -406,10 +424,13 @@ struct Case {
 impl<'a> Arbitrary<'a> for Case {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         let cfg = cfg(u)?;
-        let solo = u.ratio(1u8, 3)?;
+        let mut cfg = cfg;
+        let mix = [Mix::All, Mix::Solo, Mix::Sole][pick(u, &[2, 1, 1])?];
+        // As `case` in tests/model/strategies.rs.
+        cfg.observe &= !matches!(mix, Mix::Sole);
         let mut ops = Vec::new();
         while !u.is_empty() && ops.len() < MAX_OPS {
-            ops.push(op(u, cfg.anonymous, solo)?);
+            ops.push(op(u, cfg.anonymous, mix)?);
         }
         Ok(Case { cfg, ops })
     }

@@ -12,7 +12,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 
 use super::write::growth_step;
-use super::{Growth, Inode, MAX_OFFSET, State, busy, lock};
+use super::{Growth, Inode, MAX_OFFSET, State, busy};
 use crate::description::Io;
 use crate::os;
 use crate::window::page_ceil;
@@ -99,7 +99,7 @@ impl Inode {
         if self.physical.load(Ordering::Acquire) == self.len() {
             return Ok(());
         }
-        let st = lock(&self.state);
+        let st = self.lock_state();
         self.trim_locked(&st, fd)
     }
 
@@ -111,7 +111,7 @@ impl Inode {
     /// and one still copying there must not meet a fault, which would kill
     /// a thread that blocks SIGBUS.
     pub(crate) fn set_len(&self, io: &Io<'_>, file: &File, size: u64) -> io::Result<()> {
-        let mut st = lock(&self.state);
+        let mut st = self.lock_state();
         if st.views.past(size) {
             return Err(busy());
         }

@@ -4,9 +4,9 @@
 
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use super::{Inode, Member, State, lease, lock, write};
+use super::{Inode, Member, State, lease, write};
 use crate::description::Description;
 use crate::os::{self, LeaseKind};
 
@@ -107,7 +107,7 @@ impl Inode {
     /// Called by the lease thread when a lease of this inode may be
     /// breaking: if one is, the inode goes Shared.
     pub(super) fn on_lease_break(&self) {
-        let mut st = lock(&self.state);
+        let mut st = self.lock_state();
         let broken = st.members.iter().any(|m| {
             m.lease.is_some_and(|(fd, kind)| {
                 // SAFETY: the member's descriptor is open while it exists.
@@ -139,7 +139,7 @@ impl Inode {
         into_file: bool,
     ) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        let mut st = lock(&self.state);
+        let mut st = self.lock_state();
         let raw = fd.as_raw_fd();
         let left = desc.remove_fd(raw);
         let trimmed = if desc.access.write {
@@ -198,7 +198,7 @@ impl Inode {
     /// may write through it or hand it on: the inode goes Shared for good
     /// as far as this description is concerned.
     pub(crate) fn expose(&self, desc: &Description<Inode>) {
-        let mut st = lock(&self.state);
+        let mut st = self.lock_state();
         if let Some(member) = Self::member(&mut st, desc) {
             member.may_lease = false;
         }
@@ -215,12 +215,7 @@ impl Inode {
 
     /// The members' descriptions, for [`crate::fork`].
     pub(crate) fn descriptions(&self) -> Vec<Arc<Description<Inode>>> {
-        let st = lock(&self.state);
+        let st = self.lock_state();
         st.members.iter().filter_map(|m| m.desc.upgrade()).collect()
-    }
-
-    /// The inode's lock, for [`crate::fork`].
-    pub(crate) fn state(&self) -> &Mutex<State> {
-        &self.state
     }
 }

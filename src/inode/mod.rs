@@ -25,6 +25,7 @@
 //! description's `fds`, then the lease registry. [`crate::fork`] takes them
 //! all, in this order, around `fork`.
 
+mod fast;
 mod lease;
 mod length;
 mod members;
@@ -120,6 +121,9 @@ pub(crate) struct Inode {
     /// Set by `MmapFile::protect(ReadOnly)`: every window is read-only and
     /// writes fail. Changed only under `state`.
     read_only: AtomicBool,
+    /// The lock's bias towards the only writer (see `fast.rs`).
+    bias: fast::Bias,
+    /// Taken through [`Inode::lock_state`] only.
     state: Mutex<State>,
 }
 
@@ -214,7 +218,7 @@ impl Inode {
         let mut registry = lock(&REGISTRY);
         let inode = match registry.get(&join.key).and_then(Weak::upgrade) {
             Some(inode) => {
-                let mut st = lock(&inode.state);
+                let mut st = inode.lock_state();
                 let lasting = Advice::lasting(join.advice);
                 let current = inode.current();
                 current.advise(&lasting, 0, current.cap as u64);
@@ -246,7 +250,7 @@ impl Inode {
             in_kernel,
             join.src.fd,
         ));
-        let mut st = lock(&inode.state);
+        let mut st = inode.lock_state();
         st.members.push(Member {
             id: Arc::as_ptr(&desc) as usize,
             desc: Arc::downgrade(&desc),
@@ -296,6 +300,7 @@ impl Inode {
             physical: AtomicU64::new(size),
             reserve: join.reserve,
             read_only: Default::default(),
+            bias: Default::default(),
             state: Mutex::new(State {
                 windows,
                 hole: None,
@@ -308,7 +313,7 @@ impl Inode {
                 lease_retry_at: 0,
             }),
         });
-        inode.publish(&lock(&inode.state));
+        inode.publish(&inode.lock_state());
         Ok(inode)
     }
 
@@ -375,7 +380,7 @@ impl Inode {
         if os::file_size(fd)? == self.physical.load(Ordering::Acquire) {
             return Ok(self.len());
         }
-        let st = lock(&self.state);
+        let st = self.lock_state();
         self.adopt_disk_size(&st, fd)?;
         Ok(self.len())
     }

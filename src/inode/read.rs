@@ -17,7 +17,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering;
 
-use super::{Inode, NO_PROBE, check_range, lock};
+use super::{Inode, NO_PROBE, check_range};
 use crate::copy::{self, Fault};
 use crate::os::{self, fault};
 use crate::window::{MapSource, page_ceil};
@@ -123,7 +123,7 @@ impl Inode {
             end.max(page_ceil(self.fast_end.load(Ordering::Acquire)) + 1)
         };
         if !current.covers(probed, false) {
-            let mut st = lock(&self.state);
+            let mut st = self.lock_state();
             let src = MapSource {
                 writable: false,
                 ..src

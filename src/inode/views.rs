@@ -21,7 +21,7 @@ impl Inode {
     /// Records a `sync_data`/`sync_all`: the writes that follow are likely
     /// to be synced too.
     pub(crate) fn note_sync(&self) {
-        lock(&self.state).writes_since_sync = 0;
+        self.lock_state().writes_since_sync = 0;
     }
 
     /// Truncates `file`, just opened, to 0 bytes, as `O_TRUNC` would have;
@@ -33,7 +33,7 @@ impl Inode {
         let Some(inode) = inode else {
             return file.set_len(0);
         };
-        let st = lock(&inode.state);
+        let st = inode.lock_state();
         if st.views.any() {
             return Err(busy());
         }
@@ -50,7 +50,7 @@ impl Inode {
     pub(crate) fn pin(&self, src: MapSource<'_>, offset: u64, len: usize) -> io::Result<*const u8> {
         let end = check_range(offset, len)?;
         let fd = src.fd;
-        let mut st = lock(&self.state);
+        let mut st = self.lock_state();
         if !st.exclusive {
             self.adopt_disk_size(&st, fd)?;
         }
@@ -75,7 +75,7 @@ impl Inode {
 
     /// Releases a pin made by [`Inode::pin`] for a range ending at `end`.
     pub(crate) fn unpin(&self, end: u64) {
-        lock(&self.state).views.unpin(end);
+        self.lock_state().views.unpin(end);
     }
 
     /// Runs `op` on the pages of the current window that hold
@@ -93,7 +93,7 @@ impl Inode {
         };
         let mut current = self.current();
         if !current.covers(end, false) {
-            let mut st = lock(&self.state);
+            let mut st = self.lock_state();
             current = self
                 .window_for(&mut st, src, end)
                 .ok_or_else(|| io::Error::from(rustix::io::Errno::NOMEM))?;
@@ -106,7 +106,7 @@ impl Inode {
     /// Makes every window read-only (`true`) or writable again (`false`,
     /// for windows mapped writable).
     pub(crate) fn protect(&self, read_only: bool) -> io::Result<()> {
-        let st = lock(&self.state);
+        let st = self.lock_state();
         for window in st.windows.iter().filter(|w| w.writable) {
             // SAFETY: the window is ours; while read-only, writes are refused
             // under the lock we hold, before they reach memory.

@@ -11,7 +11,7 @@
 use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
 
-use super::{At, Growth, Inode, State, busy, check_range, lock};
+use super::{At, Growth, Inode, State, busy, check_range};
 use crate::copy::{self, Fault};
 use crate::description::Io;
 use crate::os::{self, fault};
@@ -77,7 +77,7 @@ impl Inode {
         bufs: &[IoSlice<'_>],
         at: At,
     ) -> io::Result<(usize, Option<u64>)> {
-        let mut st = lock(&self.state);
+        let mut st = self.lock_state();
         let total = bufs.iter().fold(0usize, |n, b| n.saturating_add(b.len()));
         let offset = match at {
             At::Offset(offset) => offset,

@@ -8,27 +8,42 @@ use proptest::prelude::*;
 
 use crate::world::{Cfg, Data, Ext, H, Kid, Op, Out, Pos};
 
-/// A handle; `solo` cases keep to `Main` and its clone mostly, so that
-/// the file has one open description for long stretches (the only time
-/// `MmapFile` may pad the file on disk ahead of its length).
-fn handle(solo: bool) -> BoxedStrategy<H> {
-    if solo {
-        return prop_oneof![
+/// Which handles a case's operations use.
+#[derive(Clone, Copy, Debug)]
+pub enum Mix {
+    /// All five.
+    All,
+    /// `Main` and its clone mostly, so that the file has one open
+    /// description for long stretches (the only time `MmapFile` may pad
+    /// the file on disk ahead of its length).
+    Solo,
+    /// `Main` alone, which then is the only handle of its description for
+    /// long stretches: the only time its writes may take the lock-free path
+    /// (see src/inode/fast.rs), which the other actors (the outsider, fork
+    /// children, `External` changes) must revoke.
+    Sole,
+}
+
+/// A handle, as `mix` says.
+fn handle(mix: Mix) -> BoxedStrategy<H> {
+    match mix {
+        Mix::Sole => Just(H::Main).boxed(),
+        Mix::Solo => prop_oneof![
             24 => Just(H::Main),
             4 => Just(H::Clone),
             1 => Just(H::App),
             1 => Just(H::Ro),
         ]
-        .boxed();
+        .boxed(),
+        Mix::All => prop_oneof![
+            6 => Just(H::Main),
+            2 => Just(H::Clone),
+            2 => Just(H::App),
+            2 => Just(H::Ro),
+            1 => Just(H::Wo),
+        ]
+        .boxed(),
     }
-    prop_oneof![
-        6 => Just(H::Main),
-        2 => Just(H::Clone),
-        2 => Just(H::App),
-        2 => Just(H::Ro),
-        1 => Just(H::Wo),
-    ]
-    .boxed()
 }
 
 fn size() -> impl Strategy<Value = usize> {
@@ -163,8 +178,8 @@ fn outsider_cmd() -> impl Strategy<Value = Out> {
 }
 
 /// What a fork child does on its inherited handles.
-fn kid(anon: bool, solo: bool) -> impl Strategy<Value = Kid> {
-    let h = handle(solo);
+fn kid(anon: bool, mix: Mix) -> impl Strategy<Value = Kid> {
+    let h = handle(mix);
     prop_oneof![
         3 => (h.clone(), size()).prop_map(|(h, len)| Kid::Do(Op::Read { h, len })),
         4 => (h.clone(), data()).prop_map(|(h, data)| Kid::Do(Op::Write { h, data })),
@@ -182,8 +197,8 @@ fn kid(anon: bool, solo: bool) -> impl Strategy<Value = Kid> {
 }
 
 /// Up to three things for a fork child to do; nothing after an `Exit`.
-fn kids(anon: bool, solo: bool) -> impl Strategy<Value = Vec<Kid>> {
-    prop::collection::vec(kid(anon, solo), 0..4).prop_map(|mut kids| {
+fn kids(anon: bool, mix: Mix) -> impl Strategy<Value = Vec<Kid>> {
+    prop::collection::vec(kid(anon, mix), 0..4).prop_map(|mut kids| {
         if let Some(i) = kids.iter().position(|k| matches!(k, Kid::Exit)) {
             kids.truncate(i + 1);
         }
@@ -205,10 +220,30 @@ fn fewest_buffers() -> usize {
     })
 }
 
-/// An operation; `anon`: for a world on a memfd (see `huge`); `solo`: see
-/// `handle`.
-fn op(anon: bool, solo: bool) -> impl Strategy<Value = Op> {
-    let handle = || handle(solo);
+/// An operation; `anon`: for a world on a memfd (see `huge`); `mix`: see
+/// [`Mix`].
+fn op(anon: bool, mix: Mix) -> BoxedStrategy<Op> {
+    match mix {
+        // Runs of short writes, which the lock-free path takes.
+        Mix::Sole => prop_oneof![
+            1 => any_op(anon, mix),
+            1 => ((0usize..64, any::<u32>()), any::<bool>()).prop_map(|((len, seed), all)| {
+                let data = Data { len, seed, text: true };
+                if all {
+                    Op::WriteAll { h: H::Main, data }
+                } else {
+                    Op::Write { h: H::Main, data }
+                }
+            }),
+        ]
+        .boxed(),
+        _ => any_op(anon, mix).boxed(),
+    }
+}
+
+/// An operation of any kind, as [`op`] draws them.
+fn any_op(anon: bool, mix: Mix) -> impl Strategy<Value = Op> {
+    let handle = || handle(mix);
     prop_oneof![
         6 => (handle(), size()).prop_map(|(h, len)| Op::Read { h, len }),
         2 => (handle(), size()).prop_map(|(h, len)| Op::ReadExact { h, len }),
@@ -242,8 +277,8 @@ fn op(anon: bool, solo: bool) -> impl Strategy<Value = Op> {
         1 => handle().prop_map(|h| Op::IntoFile { h }),
         1 => external().prop_map(|change| Op::External { change }),
         6 => outsider_cmd().prop_map(|cmd| Op::Outsider { cmd }),
-        1 => kids(anon, solo).prop_map(|kid| Op::Fork { kid }),
-        2 => kids(anon, solo).prop_map(|kid| Op::Child { kid }),
+        1 => kids(anon, mix).prop_map(|kid| Op::Fork { kid }),
+        2 => kids(anon, mix).prop_map(|kid| Op::Child { kid }),
     ]
 }
 
@@ -279,13 +314,20 @@ fn cfg(anon: bool) -> impl Strategy<Value = Cfg> {
         )
 }
 
-/// A case: its `Cfg` and up to 60 operations, in one case of three `solo`
-/// (see `handle`). A union, not a `prop_flat_map`: it shrinks within the
-/// branch it took.
+/// A case: its `Cfg` and up to 60 operations, with the handles of a
+/// [`Mix`]: half of the cases use all of them, a quarter `Solo`, a quarter
+/// `Sole` (which compare the bytes on disk only at the end). A union, not a `prop_flat_map`: it shrinks within the branch it
+/// took.
 pub fn case(anon: bool) -> impl Strategy<Value = (Cfg, Vec<Op>)> {
     let ops = prop_oneof![
-        2 => prop::collection::vec(op(anon, false), 1..60),
-        1 => prop::collection::vec(op(anon, true), 1..60),
+        2 => prop::collection::vec(op(anon, Mix::All), 1..60).prop_map(|ops| (ops, false)),
+        1 => prop::collection::vec(op(anon, Mix::Solo), 1..60).prop_map(|ops| (ops, false)),
+        1 => prop::collection::vec(op(anon, Mix::Sole), 1..60).prop_map(|ops| (ops, true)),
     ];
-    (cfg(anon), ops)
+    (cfg(anon), ops).prop_map(|(mut cfg, (ops, sole))| {
+        // An open to compare the bytes after each operation would end the
+        // handle's lease, and with it the lock-free path.
+        cfg.observe &= !sole;
+        (cfg, ops)
+    })
 }

@@ -130,6 +130,26 @@ pub(crate) fn truncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     Ok(rustix::fs::ftruncate(fd, len)?)
 }
 
+/// `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0)`: lets this
+/// process use [`membarrier`].
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/membarrier.2.html)
+pub(crate) fn membarrier_register() -> io::Result<()> {
+    use rustix::thread::{MembarrierCommand, membarrier};
+    Ok(membarrier(MembarrierCommand::RegisterPrivateExpedited)?)
+}
+
+/// `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0)`: a full memory
+/// barrier on every running thread of this process.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/membarrier.2.html)
+pub(crate) fn membarrier() -> io::Result<()> {
+    use rustix::thread::{MembarrierCommand, membarrier};
+    Ok(membarrier(MembarrierCommand::PrivateExpedited)?)
+}
+
 /// `pread(fd, buf, offset)`: the path for bytes the mapping cannot serve.
 ///
 /// # References

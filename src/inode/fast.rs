@@ -1,0 +1,188 @@
+//! Writes through the only handle of a file, without a lock: a biased lock
+//! on the inode.
+//!
+//! A handle alone with its file (Exclusive, one member, no clone of its
+//! description, reached through `&mut MmapFile`) is the only writer there
+//! can be. Its writes still took two locks, four atomic read-modify-writes
+//! that cost more than a short copy. Instead, the inode can be *biased*
+//! towards that handle: then its writes that land inside the growth step
+//! ([`Bias::write_end`]) are a copy into the mapping and a few plain
+//! stores, with no read-modify-write at all ([`Inode::write_fast`]).
+//!
+//! Everyone else still takes the inode's lock, through
+//! [`Inode::lock_state`], which revokes the bias first: it clears
+//! [`Bias::biased`], makes sure the writer sees that, and waits for a
+//! write in flight ([`Bias::active`]) to finish. Then the lock holder may
+//! trim, shrink, fork or change the state, and no fast write races it
+//! (the hole in a lock-free design that re-checks an epoch: a trim does not
+//! change the length, and a write that copied first could lose its bytes
+//! or bring back removed ones). The writer and the revoker order their
+//! flag accesses as Dekker's algorithm does; the writer's fence is only a
+//! compiler fence, because the revoker runs `membarrier`
+//! (`MEMBARRIER_CMD_PRIVATE_EXPEDITED`), which puts a full fence on every
+//! running thread of the process. Where `membarrier` is missing both sides
+//! fence (`SeqCst`).
+//!
+//! The bias is granted again, under the lock, by the handle's next slow
+//! write ([`Inode::try_bias`]), when the conditions still hold. Revoking
+//! costs a system call; it happens when the writer itself needs the lock
+//! (once per growth step), or when the state changes, which is rare.
+
+use std::hint::spin_loop;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, compiler_fence, fence};
+use std::sync::{MutexGuard, OnceLock};
+
+use super::write::SYNC_STREAK;
+use super::{Growth, Inode, State, lock};
+use crate::copy;
+use crate::description::Io;
+use crate::os;
+
+/// The bias of an inode's lock towards its only writer.
+#[derive(Default)]
+pub(super) struct Bias {
+    /// Fast writes may start. Set and cleared only under the lock.
+    biased: AtomicBool,
+    /// A fast write is under way. Written only by the biased writer.
+    active: AtomicBool,
+    /// Fast writes end at or before this: the file on disk and the current
+    /// (writable) window both reach it. Set before `biased`.
+    write_end: AtomicU64,
+}
+
+/// Whether `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` works here (set
+/// once, before any bias is granted; never cleared).
+static EXPEDITED: OnceLock<bool> = OnceLock::new();
+
+/// Whether the revoker's `membarrier` stands in for the writer's fence.
+#[inline(always)]
+fn expedited() -> bool {
+    EXPEDITED.get().copied().unwrap_or(false)
+}
+
+/// The writer's half of the fence pair.
+#[inline(always)]
+fn light_fence() {
+    if expedited() {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// The revoker's half: a full fence on every thread of the process.
+fn heavy_fence() {
+    // After a successful registration the command cannot fail; if it did,
+    // the fence below is the best there is.
+    if !expedited() || os::membarrier().is_err() {
+        fence(Ordering::SeqCst);
+    }
+}
+
+impl Inode {
+    /// Locks the inode's state, revoking the bias first (see the module
+    /// docs). Everyone takes the lock this way.
+    pub(crate) fn lock_state(&self) -> MutexGuard<'_, State> {
+        let st = lock(&self.state);
+        if self.bias.biased.load(Ordering::Relaxed) {
+            self.bias.biased.store(false, Ordering::Relaxed);
+            heavy_fence();
+            let mut spins = 0u32;
+            while self.bias.active.load(Ordering::Acquire) {
+                spins += 1;
+                if spins < 100 {
+                    spin_loop();
+                } else {
+                    // The writer was preempted mid-copy.
+                    std::thread::yield_now();
+                }
+            }
+        }
+        st
+    }
+
+    /// A write of `buf` at the cursor `pos` (at the end if `append`) through
+    /// the only handle of the inode's only description; `None` if the bias
+    /// is not held, the write does not fit inside the growth step, or the
+    /// copy faulted: the caller then writes the usual way, which gives
+    /// `File`'s result.
+    #[inline(always)]
+    pub(crate) fn write_fast(&self, pos: &AtomicU64, append: bool, buf: &[u8]) -> Option<usize> {
+        let bias = &self.bias;
+        bias.active.store(true, Ordering::Relaxed);
+        light_fence();
+        let written = if bias.biased.load(Ordering::Acquire) {
+            self.write_biased(pos, append, buf)
+        } else {
+            None
+        };
+        // Everything the write stored is seen by a revoker that sees this.
+        bias.active.store(false, Ordering::Release);
+        written
+    }
+
+    /// [`Self::write_fast`] with the bias held.
+    #[inline(always)]
+    fn write_biased(&self, pos: &AtomicU64, append: bool, buf: &[u8]) -> Option<usize> {
+        // Only this writer changes `len` and `pos` while the bias is held.
+        let len = self.len.load(Ordering::Relaxed);
+        let offset = if append {
+            len
+        } else {
+            pos.load(Ordering::Relaxed)
+        };
+        let end = offset.checked_add(buf.len() as u64)?;
+        if buf.is_empty() || offset > len || end > self.bias.write_end.load(Ordering::Relaxed) {
+            return None;
+        }
+        let window = self.current();
+        // SAFETY: `offset < end <= write_end`, which is within the current
+        // window (writable, checked when the bias was granted) and within
+        // the file on disk; `buf` is the caller's, not in a window. A
+        // fault (the file cut by someone who did not wait for the lease)
+        // is recovered, and the slow path writes again.
+        unsafe { copy::copy(window.at(offset), buf.as_ptr(), buf.len()) }.ok()?;
+        if end > len {
+            // As `publish` does while Exclusive with no hole: `end` is
+            // within the window, so it bounds the fast reads too.
+            self.len.store(end, Ordering::Release);
+            self.fast_end.store(end, Ordering::Release);
+            self.exclusive_end.store(end, Ordering::Release);
+        }
+        pos.store(end, Ordering::Relaxed);
+        Some(buf.len())
+    }
+
+    /// After a write through the only handle of a description (`sole`: no
+    /// clone shares its cursor, which lives in user space): grants the bias
+    /// to its writes if nothing else can write or change the state.
+    pub(crate) fn try_bias(&self, io: &Io<'_>) {
+        if self.exclusive_end.load(Ordering::Relaxed) == 0
+            || self.bias.biased.load(Ordering::Relaxed)
+            || io.access.sync
+            || !io.access.read
+            || io.growth != Growth::Reserved
+        {
+            return;
+        }
+        EXPEDITED.get_or_init(|| os::membarrier_register().is_ok());
+        let st = self.lock_state();
+        let current = self.current();
+        let write_end = self
+            .physical
+            .load(Ordering::Relaxed)
+            .min(current.cap as u64);
+        let alone = st.exclusive && !st.forked && st.members.len() == 1;
+        if alone
+            && st.hole.is_none()
+            && !st.views.any()
+            && st.writes_since_sync >= SYNC_STREAK
+            && current.writable
+            && !self.read_only.load(Ordering::Relaxed)
+        {
+            self.bias.write_end.store(write_end, Ordering::Relaxed);
+            self.bias.biased.store(true, Ordering::Release);
+        }
+        drop(st);
+    }
+}
