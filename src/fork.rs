@@ -9,7 +9,9 @@
 //! own system calls, in parent and child alike), and each inode goes Shared
 //! for good: padding is cut and leases released, so neither side can cut
 //! what the other wrote. After the fork both sides release the locks; the
-//! child also forgets the lease thread, which did not come along.
+//! child also forgets the lease thread, which did not come along, and its
+//! registration for `membarrier` (see `inode/fast.rs`), which belongs to
+//! the parent's address space.
 //!
 //! `vfork` and `posix_spawn` (which `std::process::Command` uses where it
 //! can) run no fork handlers, and need none: the child runs nothing of
@@ -124,6 +126,7 @@ extern "C" fn child() {
     HELD.with(|held| {
         if let Some(mut held) = held.borrow_mut().take() {
             inode::reset_leases_in_child(&mut held.leases);
+            inode::reset_barrier_in_child();
         }
     });
 }

@@ -29,8 +29,8 @@
 //! (once per growth step), or when the state changes, which is rare.
 
 use std::hint::spin_loop;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, compiler_fence, fence};
-use std::sync::{MutexGuard, OnceLock};
+use std::sync::MutexGuard;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, compiler_fence, fence};
 
 use super::write::SYNC_STREAK;
 use super::{Growth, Inode, State, lock};
@@ -50,14 +50,27 @@ pub(super) struct Bias {
     write_end: AtomicU64,
 }
 
-/// Whether `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` works here (set
-/// once, before any bias is granted; never cleared).
-static EXPEDITED: OnceLock<bool> = OnceLock::new();
+/// What the revoker's fence is in this process: not known yet, or (from
+/// the first bias on) `membarrier`, or a `SeqCst` fence where registering
+/// for `membarrier` failed. Only ever set from `UNKNOWN`, except in the
+/// child of a fork ([`reset_in_child`]): the registration belongs to the
+/// parent's address space.
+static BARRIER: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const MEMBARRIER: u8 = 1;
+const FENCE: u8 = 2;
 
 /// Whether the revoker's `membarrier` stands in for the writer's fence.
 #[inline(always)]
 fn expedited() -> bool {
-    EXPEDITED.get().copied().unwrap_or(false)
+    BARRIER.load(Ordering::Relaxed) == MEMBARRIER
+}
+
+/// In the child of a fork, single-threaded: registers for `membarrier`
+/// again before the next bias (no inode is biased: the fork revoked them
+/// all, and they stay Shared).
+pub(crate) fn reset_in_child() {
+    BARRIER.store(UNKNOWN, Ordering::Relaxed);
 }
 
 /// The writer's half of the fence pair.
@@ -165,7 +178,14 @@ impl Inode {
         {
             return;
         }
-        EXPEDITED.get_or_init(|| os::membarrier_register().is_ok());
+        if BARRIER.load(Ordering::Relaxed) == UNKNOWN {
+            let barrier = if os::membarrier_register().is_ok() {
+                MEMBARRIER
+            } else {
+                FENCE
+            };
+            BARRIER.store(barrier, Ordering::Relaxed);
+        }
         let st = self.lock_state();
         let current = self.current();
         let write_end = self
