@@ -9,9 +9,10 @@
 //! own system calls, in parent and child alike), and each inode goes Shared
 //! for good: padding is cut and leases released, so neither side can cut
 //! what the other wrote. After the fork both sides release the locks; the
-//! child also forgets the lease thread, which did not come along, and its
-//! registration for `membarrier` (see `inode/fast.rs`), which belongs to
-//! the parent's address space.
+//! child also forgets the lease thread, which did not come along, and
+//! registers for `membarrier` again before it next needs it (see
+//! `inode/fast.rs`): the child's address space is a new one, and
+//! registering twice is harmless.
 //!
 //! `vfork` and `posix_spawn` (which `std::process::Command` uses where it
 //! can) run no fork handlers, and need none: the child runs nothing of

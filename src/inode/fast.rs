@@ -53,8 +53,8 @@ pub(super) struct Bias {
 /// What the revoker's fence is in this process: not known yet, or (from
 /// the first bias on) `membarrier`, or a `SeqCst` fence where registering
 /// for `membarrier` failed. Only ever set from `UNKNOWN`, except in the
-/// child of a fork ([`reset_in_child`]): the registration belongs to the
-/// parent's address space.
+/// child of a fork ([`reset_in_child`]), whose address space is a new one
+/// that registers again (registering twice is harmless).
 static BARRIER: AtomicU8 = AtomicU8::new(UNKNOWN);
 const UNKNOWN: u8 = 0;
 const MEMBARRIER: u8 = 1;
