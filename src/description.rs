@@ -16,7 +16,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::inode::{At, Growth, check_range, lock};
+use crate::inode::{At, Fast, Growth, MAX_OFFSET, SOLE_HANDLE, check_range, lock, thread_token};
 use crate::os::{self, Access};
 use crate::window::MapSource;
 
@@ -135,7 +135,14 @@ impl Description<crate::inode::Inode> {
         if self.in_kernel.load(Ordering::Relaxed) {
             return None;
         }
-        self.store.write_fast(&self.pos, self.access.append, buf)
+        let at = if self.access.append {
+            Fast::End {
+                cursor: Some(&self.pos),
+            }
+        } else {
+            Fast::Cursor(&self.pos)
+        };
+        self.store.write_fast(SOLE_HANDLE, at, buf)
     }
 
     /// After a write through the description's only handle: asks for the
@@ -143,8 +150,30 @@ impl Description<crate::inode::Inode> {
     pub(crate) fn bias_sole(&self, fd: BorrowedFd<'_>) {
         let (cursor, in_kernel) = self.cursor_as_left();
         if !cursor.lock.in_offset && !in_kernel {
-            self.store.try_bias(&self.io(fd));
+            self.store.try_bias(&self.io(fd), SOLE_HANDLE);
         }
+    }
+
+    /// A positional write by the lock-free path, where the inode's bias is
+    /// this thread's (see `inode/fast.rs`); `None` where the usual path
+    /// must take it.
+    #[inline(always)]
+    pub(crate) fn write_at_fast(&self, buf: &[u8], offset: u64) -> Option<usize> {
+        // pwrite checks the offset first, even where it then appends.
+        if !self.access.write || offset > MAX_OFFSET {
+            return None;
+        }
+        let at = if self.access.append {
+            Fast::End { cursor: None }
+        } else {
+            Fast::Offset(offset)
+        };
+        self.store.write_fast(thread_token(), at, buf)
+    }
+
+    /// After a positional write: asks for the bias for this thread.
+    pub(crate) fn bias_thread(&self, fd: BorrowedFd<'_>) {
+        self.store.try_bias(&self.io(fd), thread_token());
     }
 }
 

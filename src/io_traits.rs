@@ -131,6 +131,18 @@ impl Write for MmapFile {
     }
 }
 impl MmapFile {
+    /// The usual positional write, after which this thread asks for the
+    /// lock-free path for the next ones.
+    #[cfg(mapped_io)]
+    #[inline(never)]
+    fn write_at_slow(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        let written = dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.file.write_at(buf, offset))?;
+        if let Backend::Shared(d) = &self.backend {
+            d.bias_thread(self.fd());
+        }
+        Ok(written)
+    }
+
     /// The usual write, through the only handle of its description, which
     /// then asks for the lock-free path for the next ones.
     #[cfg(mapped_io)]
@@ -166,7 +178,17 @@ impl FileExt for MmapFile {
         self.read_at_dispatched(buf, offset)
     }
 
+    /// Where the inode's bias is this thread's, the lock-free path of a
+    /// positional writer that writes alone (see `inode/fast.rs`).
+    #[inline]
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        #[cfg(mapped_io)]
+        if let Backend::Shared(d) = &self.backend {
+            if let Some(n) = d.write_at_fast(buf, offset) {
+                return Ok(n);
+            }
+            return self.write_at_slow(buf, offset);
+        }
         dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.file.write_at(buf, offset))
     }
 }

@@ -56,10 +56,11 @@
 //!   that their blocks are reserved and their pages are in the page cache,
 //!   see [`OpenOptions::preallocate`]), so most make no
 //!   system call. Writes through `&mut MmapFile` when no clone shares its
-//!   cursor take no lock either: the inode's lock is biased towards that
-//!   only writer, and whoever else takes the lock (the lease thread, a
-//!   fork, another open) revokes the bias first, with `membarrier`, and
-//!   waits for a write in flight. When the lease breaks, a thread of the
+//!   cursor, and positional writes by a thread that writes alone, take no
+//!   lock either: the inode's lock is biased towards that only writer, and
+//!   whoever else takes the lock (the lease thread, a fork, another open,
+//!   another writer) revokes the bias first, with `membarrier`, and waits
+//!   for a write in flight. When the lease breaks, a thread of the
 //!   crate cuts the file to its exact length and lets go, and only then
 //!   does the other open return: whoever opens the file sees exactly what
 //!   `File` would have left.

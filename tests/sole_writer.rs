@@ -23,6 +23,7 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -227,4 +228,77 @@ fn a_clone_shares_the_cursor_with_the_sole_writer() {
     assert_eq!(f.stream_position().unwrap(), i * RECORD as u64);
     drop(f);
     check_records(&fs::read(&path).unwrap(), None, Some(i), "the log");
+}
+
+/// Positional appends by one thread, which takes the bias as a thread,
+/// while two readers check every record below the length, another thread
+/// rewrites records in bursts (taking the bias in turn: each move revokes
+/// it from a writer that may be mid-copy), and opens break the lease.
+#[test]
+fn positional_appends_race_readers_rewriters_and_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    File::create(&path).unwrap();
+    let f = open_log(&path, false);
+    const COUNT: u64 = 200_000;
+    let done = AtomicBool::new(false);
+    thread::scope(|s| {
+        let (f, done) = (&f, &done);
+        s.spawn(move || {
+            for i in 0..COUNT {
+                f.write_all_at(&record(i), i * RECORD as u64)
+                    .expect("append");
+            }
+            done.store(true, Ordering::Release);
+        });
+        for seed in 1..=2u64 {
+            s.spawn(move || {
+                let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let mut r = [0; RECORD];
+                while !done.load(Ordering::Acquire) {
+                    let records = f.len().unwrap() / RECORD as u64;
+                    if records == 0 {
+                        continue;
+                    }
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let k = x % records;
+                    f.read_exact_at(&mut r, k * RECORD as u64)
+                        .expect("read a record");
+                    assert_eq!(
+                        r,
+                        record(k),
+                        "record {k} of {records}, read while appending"
+                    );
+                }
+            });
+        }
+        s.spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                let records = f.len().unwrap() / RECORD as u64;
+                for k in records.saturating_sub(20)..records {
+                    f.write_all_at(&record(k), k * RECORD as u64)
+                        .expect("rewrite");
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        for open in 0.. {
+            if done.load(Ordering::Acquire) {
+                break;
+            }
+            thread::sleep(Duration::from_millis(3));
+            let bytes = fs::read(&path).expect("read the log");
+            check_records(&bytes, Some(4096), None, &format!("open {open}"));
+        }
+    });
+    assert_eq!(f.len().unwrap(), COUNT * RECORD as u64);
+    drop(f);
+    check_records(
+        &fs::read(&path).unwrap(),
+        None,
+        Some(COUNT),
+        "the log after the appends",
+    );
 }

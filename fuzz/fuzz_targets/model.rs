@@ -265,7 +265,7 @@ fn kids(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Vec<Kid>> {
 /// for an anonymous world (see `huge`); `mix`: see `Mix`.
 fn op(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Op> {
     // As `op` in tests/model/strategies.rs: runs of short writes.
-    if matches!(mix, Mix::Sole) && u.arbitrary()? {
+    if matches!(mix, Mix::Sole) && pick(u, &[1, 2])? == 1 {
         let len = u.int_in_range(0..=63)?;
         let data = data_of_len(u, len)?;
         return Ok(if u.arbitrary()? {

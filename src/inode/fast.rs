@@ -23,14 +23,25 @@
 //! running thread of the process. Where `membarrier` is missing both sides
 //! fence (`SeqCst`).
 //!
-//! The bias is granted again, under the lock, by the handle's next slow
-//! write ([`Inode::try_bias`]), when the conditions still hold. Revoking
-//! costs a system call; it happens when the writer itself needs the lock
-//! (once per growth step), or when the state changes, which is rare.
+//! Positional writes (`write_at`, through `&MmapFile` or clones) can take
+//! the same path when the bias is a *thread's*: then only that thread
+//! writes by it, and since other threads may try at the same moment, it
+//! takes [`Bias::active`] with a compare-and-swap (one read-modify-write,
+//! against four for the two locks).
+//!
+//! The bias is granted, under the lock, by a slow write of its owner
+//! ([`Inode::try_bias`]) after [`STREAK`] of them in a row with no
+//! revocation between, when the conditions hold: so a writer that someone
+//! else interrupts at every write (a `write_at` between appends, another
+//! thread's writes) keeps the locks rather than paying a revocation each
+//! time. Revoking costs a system call; it happens when the writer itself
+//! needs the lock (once per growth step), or when the state changes.
 
 use std::hint::spin_loop;
 use std::sync::MutexGuard;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, compiler_fence, fence};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, compiler_fence, fence,
+};
 
 use super::write::SYNC_STREAK;
 use super::{Growth, Inode, State, lock};
@@ -43,11 +54,41 @@ use crate::os;
 pub(super) struct Bias {
     /// Fast writes may start. Set and cleared only under the lock.
     biased: AtomicBool,
-    /// A fast write is under way. Written only by the biased writer.
+    /// A fast write is under way. Set by a plain store through the only
+    /// handle, by a compare-and-swap by a thread (see `write_fast`).
     active: AtomicBool,
     /// Fast writes end at or before this: the file on disk and the current
     /// (writable) window both reach it. Set before `biased`.
     write_end: AtomicU64,
+    /// Whom the bias favours: [`SOLE_HANDLE`], the only handle's writes
+    /// through `&mut MmapFile`, or a thread's [`thread_token`], for its
+    /// positional writes. Set before `biased`.
+    owner: AtomicUsize,
+    /// Under the lock: who asked for the bias last, and how many times in
+    /// a row since it was last revoked, so that it is granted only to a
+    /// writer that writes alone for a while (each revocation costs a
+    /// system call, and someone who takes the lock between each write
+    /// would pay one each time).
+    streak_owner: AtomicUsize,
+    streak: AtomicU32,
+}
+
+/// [`Bias::owner`] for the only handle, reached through `&mut`: its
+/// writes need no thread check, as no other reference to it exists.
+pub(crate) const SOLE_HANDLE: usize = 0;
+
+/// Slow writes in a row by one owner, with no revocation between, after
+/// which the bias is granted to it.
+const STREAK: u32 = 4;
+
+/// This thread's token for [`Bias::owner`]: the address of a thread-local,
+/// never 0, and the same for no two live threads.
+#[inline(always)]
+pub(crate) fn thread_token() -> usize {
+    thread_local! {
+        static TOKEN: u8 = const { 0 };
+    }
+    TOKEN.with(|token| token as *const u8 as usize)
 }
 
 /// What the revoker's fence is in this process: not known yet, or (from
@@ -92,6 +133,17 @@ fn heavy_fence() {
     }
 }
 
+/// Where a fast write lands.
+#[derive(Clone, Copy)]
+pub(crate) enum Fast<'a> {
+    /// At the only handle's cursor, which follows.
+    Cursor(&'a AtomicU64),
+    /// At the end (`O_APPEND`); the only handle's cursor follows, if given.
+    End { cursor: Option<&'a AtomicU64> },
+    /// At this offset (a positional write).
+    Offset(u64),
+}
+
 impl Inode {
     /// Locks the inode's state, revoking the bias first (see the module
     /// docs). Everyone takes the lock this way.
@@ -99,6 +151,7 @@ impl Inode {
         let st = lock(&self.state);
         if self.bias.biased.load(Ordering::Relaxed) {
             self.bias.biased.store(false, Ordering::Relaxed);
+            self.bias.streak.store(0, Ordering::Relaxed);
             heavy_fence();
             let mut spins = 0u32;
             while self.bias.active.load(Ordering::Acquire) {
@@ -114,21 +167,35 @@ impl Inode {
         st
     }
 
-    /// A write of `buf` at the cursor `pos` (at the end if `append`) through
-    /// the only handle of the inode's only description; `None` if the bias
-    /// is not held, the write does not fit inside the growth step, or the
-    /// copy faulted: the caller then writes the usual way, which gives
-    /// `File`'s result.
+    /// A write of `buf` by the bias' owner: through the only handle
+    /// (`owner` [`SOLE_HANDLE`]) at its cursor `pos`, or by the thread
+    /// `owner` at `offset`; at the end instead if `append`. `None` if the
+    /// bias is not the caller's, the write does not fit inside the growth
+    /// step, or the copy faulted: the caller then writes the usual way,
+    /// which gives `File`'s result.
     #[inline(always)]
-    pub(crate) fn write_fast(&self, pos: &AtomicU64, append: bool, buf: &[u8]) -> Option<usize> {
+    pub(crate) fn write_fast(&self, owner: usize, at: Fast<'_>, buf: &[u8]) -> Option<usize> {
         let bias = &self.bias;
-        bias.active.store(true, Ordering::Relaxed);
-        light_fence();
-        let written = if bias.biased.load(Ordering::Acquire) {
-            self.write_biased(pos, append, buf)
-        } else {
-            None
-        };
+        if owner == SOLE_HANDLE {
+            // Through `&mut`: no one else can be here.
+            bias.active.store(true, Ordering::Relaxed);
+            light_fence();
+        } else if bias.owner.load(Ordering::Relaxed) != owner
+            || (bias.active)
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+        {
+            // Other threads may write positionally at the same moment (a
+            // former owner, or one that read `owner` just before the bias
+            // moved): one at a time holds `active`, so none clears another's.
+            return None;
+        }
+        let written =
+            if bias.biased.load(Ordering::SeqCst) && bias.owner.load(Ordering::Relaxed) == owner {
+                self.write_biased(at, buf)
+            } else {
+                None
+            };
         // Everything the write stored is seen by a revoker that sees this.
         bias.active.store(false, Ordering::Release);
         written
@@ -136,13 +203,13 @@ impl Inode {
 
     /// [`Self::write_fast`] with the bias held.
     #[inline(always)]
-    fn write_biased(&self, pos: &AtomicU64, append: bool, buf: &[u8]) -> Option<usize> {
+    fn write_biased(&self, at: Fast<'_>, buf: &[u8]) -> Option<usize> {
         // Only this writer changes `len` and `pos` while the bias is held.
         let len = self.len.load(Ordering::Relaxed);
-        let offset = if append {
-            len
-        } else {
-            pos.load(Ordering::Relaxed)
+        let offset = match at {
+            Fast::End { .. } => len,
+            Fast::Cursor(pos) => pos.load(Ordering::Relaxed),
+            Fast::Offset(offset) => offset,
         };
         let end = offset.checked_add(buf.len() as u64)?;
         if buf.is_empty() || offset > len || end > self.bias.write_end.load(Ordering::Relaxed) {
@@ -162,14 +229,17 @@ impl Inode {
             self.fast_end.store(end, Ordering::Release);
             self.exclusive_end.store(end, Ordering::Release);
         }
-        pos.store(end, Ordering::Relaxed);
+        if let Fast::Cursor(pos) | Fast::End { cursor: Some(pos) } = at {
+            pos.store(end, Ordering::Relaxed);
+        }
         Some(buf.len())
     }
 
-    /// After a write through the only handle of a description (`sole`: no
-    /// clone shares its cursor, which lives in user space): grants the bias
-    /// to its writes if nothing else can write or change the state.
-    pub(crate) fn try_bias(&self, io: &Io<'_>) {
+    /// After a write by `owner` (see [`Bias::owner`]; for
+    /// [`SOLE_HANDLE`], no clone shares the cursor, which lives in user
+    /// space): grants the bias to its writes if nothing else can write or
+    /// change the state, once it asked [`STREAK`] times in a row.
+    pub(crate) fn try_bias(&self, io: &Io<'_>, owner: usize) {
         if self.exclusive_end.load(Ordering::Relaxed) == 0
             || self.bias.biased.load(Ordering::Relaxed)
             || io.access.sync
@@ -193,15 +263,25 @@ impl Inode {
             .load(Ordering::Relaxed)
             .min(current.cap as u64);
         let alone = st.exclusive && !st.forked && st.members.len() == 1;
+        let bias = &self.bias;
+        let streak = if bias.streak_owner.load(Ordering::Relaxed) == owner {
+            bias.streak.load(Ordering::Relaxed).saturating_add(1)
+        } else {
+            1
+        };
+        bias.streak_owner.store(owner, Ordering::Relaxed);
+        bias.streak.store(streak, Ordering::Relaxed);
         if alone
+            && streak >= STREAK
             && st.hole.is_none()
             && !st.views.any()
             && st.writes_since_sync >= SYNC_STREAK
             && current.writable
             && !self.read_only.load(Ordering::Relaxed)
         {
-            self.bias.write_end.store(write_end, Ordering::Relaxed);
-            self.bias.biased.store(true, Ordering::Release);
+            bias.write_end.store(write_end, Ordering::Relaxed);
+            bias.owner.store(owner, Ordering::Relaxed);
+            bias.biased.store(true, Ordering::Release);
         }
         drop(st);
     }

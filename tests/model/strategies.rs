@@ -227,7 +227,7 @@ fn op(anon: bool, mix: Mix) -> BoxedStrategy<Op> {
         // Runs of short writes, which the lock-free path takes.
         Mix::Sole => prop_oneof![
             1 => any_op(anon, mix),
-            1 => ((0usize..64, any::<u32>()), any::<bool>()).prop_map(|((len, seed), all)| {
+            2 => ((0usize..64, any::<u32>()), any::<bool>()).prop_map(|((len, seed), all)| {
                 let data = Data { len, seed, text: true };
                 if all {
                     Op::WriteAll { h: H::Main, data }
