@@ -16,7 +16,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::inode::{At, Fast, Growth, MAX_OFFSET, SOLE_HANDLE, check_range, lock, thread_token};
+use crate::inode::{At, Growth, check_range, lock};
 use crate::os::{self, Access};
 use crate::window::MapSource;
 
@@ -125,58 +125,6 @@ impl Drop for CursorGuard<'_> {
     }
 }
 
-#[cfg(mapped_io)]
-impl Description<crate::inode::Inode> {
-    /// A write at the cursor through the description's only handle, by the
-    /// inode's lock-free path (see `inode/fast.rs`); `None` where the
-    /// usual path must take it.
-    #[inline(always)]
-    pub(crate) fn write_sole(&self, buf: &[u8]) -> Option<usize> {
-        if self.in_kernel.load(Ordering::Relaxed) {
-            return None;
-        }
-        let at = if self.access.append {
-            Fast::End {
-                cursor: Some(&self.pos),
-            }
-        } else {
-            Fast::Cursor(&self.pos)
-        };
-        self.store.write_fast(SOLE_HANDLE, at, buf)
-    }
-
-    /// After a write through the description's only handle: asks for the
-    /// bias that lets the next ones take [`Self::write_sole`].
-    pub(crate) fn bias_sole(&self, fd: BorrowedFd<'_>) {
-        let (cursor, in_kernel) = self.cursor_as_left();
-        if !cursor.lock.in_offset && !in_kernel {
-            self.store.try_bias(&self.io(fd), SOLE_HANDLE);
-        }
-    }
-
-    /// A positional write by the lock-free path, where the inode's bias is
-    /// this thread's (see `inode/fast.rs`); `None` where the usual path
-    /// must take it.
-    #[inline(always)]
-    pub(crate) fn write_at_fast(&self, buf: &[u8], offset: u64) -> Option<usize> {
-        // pwrite checks the offset first, even where it then appends.
-        if !self.access.write || offset > MAX_OFFSET {
-            return None;
-        }
-        let at = if self.access.append {
-            Fast::End { cursor: None }
-        } else {
-            Fast::Offset(offset)
-        };
-        self.store.write_fast(thread_token(), at, buf)
-    }
-
-    /// After a positional write: asks for the bias for this thread.
-    pub(crate) fn bias_thread(&self, fd: BorrowedFd<'_>) {
-        self.store.try_bias(&self.io(fd), thread_token());
-    }
-}
-
 /// `fd` as a `File` for one call, not closed after it.
 fn as_file(fd: BorrowedFd<'_>) -> ManuallyDrop<File> {
     // SAFETY: `fd` is open for the borrow's lifetime, and `ManuallyDrop`
@@ -211,6 +159,20 @@ impl<S: Store> Description<S> {
             access: self.access,
             growth: self.growth,
         }
+    }
+
+    /// The cursor's position, for the lock-free writes of `inode/fast.rs`;
+    /// `None` once it lives in the kernel for good.
+    #[inline(always)]
+    pub(crate) fn user_cursor(&self) -> Option<&AtomicU64> {
+        (!self.in_kernel.load(Ordering::Relaxed)).then_some(&self.pos)
+    }
+
+    /// Whether the cursor lives in user space, and no append left it in
+    /// the kernel's offset (checked under its lock).
+    pub(crate) fn cursor_is_ours(&self) -> bool {
+        let (cursor, in_kernel) = self.cursor_as_left();
+        !cursor.lock.in_offset && !in_kernel
     }
 
     /// A descriptor of this description, if a handle is left.

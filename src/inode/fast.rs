@@ -38,15 +38,16 @@
 //! needs the lock (once per growth step), or when the state changes.
 
 use std::hint::spin_loop;
+use std::os::fd::BorrowedFd;
 use std::sync::MutexGuard;
 use std::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, compiler_fence, fence,
 };
 
 use super::write::SYNC_STREAK;
-use super::{Growth, Inode, State, lock};
+use super::{Growth, Inode, MAX_OFFSET, State, lock};
 use crate::copy;
-use crate::description::Io;
+use crate::description::{Description, Io};
 use crate::os;
 
 /// The bias of an inode's lock towards its only writer.
@@ -75,7 +76,7 @@ pub(super) struct Bias {
 
 /// [`Bias::owner`] for the only handle, reached through `&mut`: its
 /// writes need no thread check, as no other reference to it exists.
-pub(crate) const SOLE_HANDLE: usize = 0;
+const SOLE_HANDLE: usize = 0;
 
 /// Slow writes in a row by one owner, with no revocation between, after
 /// which the bias is granted to it.
@@ -84,7 +85,7 @@ const STREAK: u32 = 4;
 /// This thread's token for [`Bias::owner`]: the address of a thread-local,
 /// never 0, and the same for no two live threads.
 #[inline(always)]
-pub(crate) fn thread_token() -> usize {
+fn thread_token() -> usize {
     thread_local! {
         static TOKEN: u8 = const { 0 };
     }
@@ -135,7 +136,7 @@ fn heavy_fence() {
 
 /// Where a fast write lands.
 #[derive(Clone, Copy)]
-pub(crate) enum Fast<'a> {
+enum Fast<'a> {
     /// At the only handle's cursor, which follows.
     Cursor(&'a AtomicU64),
     /// At the end (`O_APPEND`); the only handle's cursor follows, if given.
@@ -174,7 +175,7 @@ impl Inode {
     /// step, or the copy faulted: the caller then writes the usual way,
     /// which gives `File`'s result.
     #[inline(always)]
-    pub(crate) fn write_fast(&self, owner: usize, at: Fast<'_>, buf: &[u8]) -> Option<usize> {
+    fn write_fast(&self, owner: usize, at: Fast<'_>, buf: &[u8]) -> Option<usize> {
         let bias = &self.bias;
         if owner == SOLE_HANDLE {
             // Through `&mut`: no one else can be here.
@@ -239,7 +240,7 @@ impl Inode {
     /// [`SOLE_HANDLE`], no clone shares the cursor, which lives in user
     /// space): grants the bias to its writes if nothing else can write or
     /// change the state, once it asked [`STREAK`] times in a row.
-    pub(crate) fn try_bias(&self, io: &Io<'_>, owner: usize) {
+    fn try_bias(&self, io: &Io<'_>, owner: usize) {
         if self.exclusive_end.load(Ordering::Relaxed) == 0
             || self.bias.biased.load(Ordering::Relaxed)
             || io.access.sync
@@ -284,5 +285,49 @@ impl Inode {
             bias.biased.store(true, Ordering::Release);
         }
         drop(st);
+    }
+}
+
+impl Description<Inode> {
+    /// A write at the cursor through the description's only handle, by the
+    /// lock-free path; `None` where the usual path must take it.
+    #[inline(always)]
+    pub(crate) fn write_sole(&self, buf: &[u8]) -> Option<usize> {
+        let pos = self.user_cursor()?;
+        let at = if self.access.append {
+            Fast::End { cursor: Some(pos) }
+        } else {
+            Fast::Cursor(pos)
+        };
+        self.store.write_fast(SOLE_HANDLE, at, buf)
+    }
+
+    /// After a write through the description's only handle: asks for the
+    /// bias that lets the next ones take [`Self::write_sole`].
+    pub(crate) fn bias_sole(&self, fd: BorrowedFd<'_>) {
+        if self.cursor_is_ours() {
+            self.store.try_bias(&self.io(fd), SOLE_HANDLE);
+        }
+    }
+
+    /// A positional write by the lock-free path, where the inode's bias is
+    /// this thread's; `None` where the usual path must take it.
+    #[inline(always)]
+    pub(crate) fn write_at_fast(&self, buf: &[u8], offset: u64) -> Option<usize> {
+        // pwrite checks the offset first, even where it then appends.
+        if !self.access.write || offset > MAX_OFFSET {
+            return None;
+        }
+        let at = if self.access.append {
+            Fast::End { cursor: None }
+        } else {
+            Fast::Offset(offset)
+        };
+        self.store.write_fast(thread_token(), at, buf)
+    }
+
+    /// After a positional write: asks for the bias for this thread.
+    pub(crate) fn bias_thread(&self, fd: BorrowedFd<'_>) {
+        self.store.try_bias(&self.io(fd), thread_token());
     }
 }

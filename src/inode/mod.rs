@@ -45,7 +45,7 @@ pub(crate) use crate::range::{MAX_OFFSET, check_range};
 pub(crate) use crate::window::MapSource;
 use crate::window::{EMPTY, Pins, Window, last_page_start, map_window, page_ceil};
 use crate::{Advice, fork};
-pub(crate) use fast::{Fast, SOLE_HANDLE, reset_in_child as reset_barrier_in_child, thread_token};
+pub(crate) use fast::reset_in_child as reset_barrier_in_child;
 pub(crate) use lease::{Leases, lock_all as lock_leases, reset_in_child as reset_leases_in_child};
 
 /// `probe` when reads need no probe (the inode is Exclusive).
