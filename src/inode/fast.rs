@@ -65,8 +65,8 @@ pub(super) struct Bias {
     /// through `&mut MmapFile`, or a thread's [`thread_token`], for its
     /// positional writes. Set before `biased`.
     owner: AtomicUsize,
-    /// Under the lock: who asked for the bias last, and how many times in
-    /// a row since it was last revoked, so that it is granted only to a
+    /// Who asked for the bias last, and how many times in a row since it
+    /// was last revoked or asked for in vain, so that it is granted only to a
     /// writer that writes alone for a while (each revocation costs a
     /// system call, and someone who takes the lock between each write
     /// would pay one each time).
@@ -249,6 +249,22 @@ impl Inode {
         {
             return;
         }
+        // Counted without the lock (a heuristic: a lost update only delays
+        // the bias), so that a slow write takes the lock a second time at
+        // most once per `STREAK` of them.
+        let bias = &self.bias;
+        let streak = if bias.streak_owner.load(Ordering::Relaxed) == owner {
+            bias.streak.load(Ordering::Relaxed).saturating_add(1)
+        } else {
+            1
+        };
+        bias.streak_owner.store(owner, Ordering::Relaxed);
+        if streak < STREAK {
+            bias.streak.store(streak, Ordering::Relaxed);
+            return;
+        }
+        // Whatever the outcome, the next attempt is `STREAK` writes away.
+        bias.streak.store(0, Ordering::Relaxed);
         if BARRIER.load(Ordering::Relaxed) == UNKNOWN {
             let barrier = if os::membarrier_register().is_ok() {
                 MEMBARRIER
@@ -264,16 +280,7 @@ impl Inode {
             .load(Ordering::Relaxed)
             .min(current.cap as u64);
         let alone = st.exclusive && !st.forked && st.members.len() == 1;
-        let bias = &self.bias;
-        let streak = if bias.streak_owner.load(Ordering::Relaxed) == owner {
-            bias.streak.load(Ordering::Relaxed).saturating_add(1)
-        } else {
-            1
-        };
-        bias.streak_owner.store(owner, Ordering::Relaxed);
-        bias.streak.store(streak, Ordering::Relaxed);
         if alone
-            && streak >= STREAK
             && st.hole.is_none()
             && !st.views.any()
             && st.writes_since_sync >= SYNC_STREAK
