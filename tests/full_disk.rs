@@ -4,8 +4,8 @@
 //! it acknowledged; growth steps reserve their blocks (unless
 //! `preallocate(false)`), and writes into holes fail as `File`'s do.
 //!
-//! The full disk is a 1 MiB tmpfs mounted for the test (`common::tmpfs`,
-//! root only; skipped with a message otherwise).
+//! The full disk is a 1 MiB tmpfs or an 8 MiB ext4 image mounted for the
+//! test (`common::small_fs`, root only; skipped with a message otherwise).
 
 // Unix only: child processes, SIGBUS, tmpfs, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
 #![cfg(unix)]
@@ -19,12 +19,23 @@ use mmapfile::MmapFile;
 mod common;
 use common::acked::{check_contents, fill, kind};
 use common::pattern::pattern;
-use common::tmpfs::Tmpfs;
+use common::small_fs::SmallFs;
 
 const ENOSPC: i32 = 28;
 
 fn append_until_full(chunk: usize, append: bool, preallocate: bool) {
-    let Some(fs) = Tmpfs::mount("1m") else {
+    append_until_full_on(SmallFs::tmpfs("1m"), "tmpfs", chunk, append, preallocate);
+}
+
+/// As [`append_until_full`], on `fs` (`None`: skipped).
+fn append_until_full_on(
+    fs: Option<SmallFs>,
+    name: &str,
+    chunk: usize,
+    append: bool,
+    preallocate: bool,
+) {
+    let Some(fs) = fs else {
         return;
     };
     let capacity = fs.free();
@@ -71,7 +82,7 @@ fn append_until_full(chunk: usize, append: bool, preallocate: bool) {
 
     println!(
         "{chunk}-byte writes (append={append}, preallocate={preallocate}) \
-         on a tmpfs of {capacity} bytes: \
+         on {name} with {capacity} bytes free: \
          MmapFile acknowledged {mm_acked} then {}; File acknowledged {fs_acked} then {}",
         kind(&mm_err),
         kind(&fs_err)
@@ -106,6 +117,25 @@ fn append_mode_100_bytes_until_full() {
     append_until_full(100, true, true);
 }
 
+/// On ext4 a growth step's blocks are allocated (`fallocate`) before its
+/// zeros are written: an allocation that fails keeps what it got past the
+/// end, and that must be given back before the write goes on, or the step
+/// would fill the disk ahead of the data.
+#[test]
+fn ext4_append_4k_until_full() {
+    append_until_full_on(SmallFs::ext4(8), "ext4", 4096, false, true);
+}
+
+/// A known bug: on a full ext4, `MmapFile` says `ENOSPC` up to a few KiB
+/// before `File` does with short writes on an `O_APPEND` descriptor (1,000
+/// bytes here; 6 KiB before the growth steps were aligned). Not yet
+/// understood; run with `--ignored`.
+#[test]
+#[ignore = "known bug: ENOSPC a few KiB early on ext4 (see the comment)"]
+fn ext4_append_mode_100_bytes_until_full() {
+    append_until_full_on(SmallFs::ext4(8), "ext4", 100, true, true);
+}
+
 /// Sparse growth: the disk fills up on the first write to a page, which
 /// faults in the copy routine; the write is redone by `pwrite`.
 #[test]
@@ -126,7 +156,7 @@ fn sparse_growth_100_bytes_until_full() {
 #[test]
 fn growth_steps_reserve_their_blocks() {
     use std::os::unix::fs::MetadataExt;
-    let fs = Tmpfs::mount("64m");
+    let fs = SmallFs::tmpfs("64m");
     let tmp = tempfile::tempdir().unwrap();
     let dirs = [fs.as_ref().map(|fs| fs.dir()), Some(tmp.path())];
     for dir in dirs.into_iter().flatten() {
@@ -170,7 +200,7 @@ fn growth_steps_reserve_their_blocks() {
 /// `set_len` far beyond what the file system holds, then reads of the hole.
 #[test]
 fn set_len_beyond_capacity_then_read_hole_matches_file() {
-    let Some(fs) = Tmpfs::mount("1m") else {
+    let Some(fs) = SmallFs::tmpfs("1m") else {
         return;
     };
     const BIG: u64 = 16 << 20;
@@ -226,7 +256,7 @@ fn set_len_beyond_capacity_then_read_hole_matches_file() {
 /// Writes into holes of sparse files once the file system is full.
 #[test]
 fn write_into_hole_on_full_fs_matches_file() {
-    let Some(fs) = Tmpfs::mount("1m") else {
+    let Some(fs) = SmallFs::tmpfs("1m") else {
         return;
     };
     const SPARSE: u64 = 8 << 20;

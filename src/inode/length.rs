@@ -2,7 +2,8 @@
 //! them back, and `set_len`.
 //!
 //! While Exclusive, a write past the end grows the file on disk by a step
-//! (half its size, 64 KiB to 4 MiB) ahead of it, so that the appends that
+//! (a power of two up to half its size, 64 KiB to 4 MiB, ending at a
+//! multiple of itself: see `write::grown_size`) ahead of it, so that the appends that
 //! follow make no system call; [`Inode::trim`] cuts the padding again. A
 //! shrink of ours blanks the pages it cuts off first (see `State::hole`).
 
@@ -11,7 +12,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 
-use super::write::growth_step;
+use super::write::grown_size;
 use super::{Growth, Inode, MAX_OFFSET, State, busy};
 use crate::description::Io;
 use crate::os;
@@ -22,7 +23,7 @@ impl Inode {
     /// write of `bufs` at `offset` by a growth step.
     ///
     /// With [`Growth::Reserved`] the step is written with zeros (see
-    /// [`write_zeros`]), so that a full disk or quota is an error here,
+    /// [`write_zeros`]; on tmpfs it is `fallocate`d), so that a full disk or quota is an error here,
     /// before any byte is copied, and the caller's `pwrite` reports it as
     /// `File` would. With [`Growth::Sparse`] the step is a hole
     /// (`ftruncate`), and a write into a page the disk cannot back faults in
@@ -36,16 +37,24 @@ impl Inode {
             return Err(os::invalid());
         }
         self.fill_hole_below(st, io.fd, u64::MAX)?;
-        let ahead = page_ceil(end.max(physical.saturating_add(growth_step(physical))))
+        let ahead = page_ceil(grown_size(physical, end))
             .min(limit)
             .min(MAX_OFFSET);
         let extend = |size: u64| match io.growth {
+            Growth::Reserved if self.on_tmpfs => os::allocate(io.fd, physical, size - physical),
             Growth::Reserved => write_zeros(io.fd, physical, size),
             Growth::Sparse | Growth::Exact => os::truncate(io.fd, size),
         };
+        // A failed write of zeros may leave part of its step behind, where
+        // it would take the space the next try needs (and, on an `O_APPEND`
+        // descriptor, move where that try's zeros land).
+        let undo = || match os::file_size(io.fd)? {
+            size if size != physical => os::truncate(io.fd, physical),
+            _ => Ok(()),
+        };
         let grown = match extend(ahead) {
             Ok(()) => Ok(ahead),
-            Err(_) if ahead > end => extend(end).map(|()| end),
+            Err(_) if ahead > end => undo().and_then(|()| extend(end).map(|()| end)),
             Err(e) => Err(e),
         };
         match grown {
@@ -54,13 +63,18 @@ impl Inode {
                 Ok(())
             }
             Err(e) => {
-                // A failed write of zeros may leave part of its step behind.
-                if os::file_size(io.fd)? != physical {
-                    os::truncate(io.fd, physical)?;
-                }
+                undo()?;
                 Err(e)
             }
         }
+    }
+
+    /// Whether a growth step comes with its pages in the page cache
+    /// (written with zeros), where a fault per page costs less than
+    /// populating the step does. On tmpfs `fallocate` makes the pages
+    /// instead, and populating them saves a fault per page.
+    pub(super) fn grows_into_cache(&self, growth: Growth) -> bool {
+        growth == Growth::Reserved && !self.on_tmpfs
     }
 
     /// Under the lock: maps the file back over the hole our shrink left if
@@ -161,11 +175,12 @@ fn write_zeros(fd: BorrowedFd<'_>, mut from: u64, to: u64) -> io::Result<()> {
     while from < to {
         let left = to - from;
         let whole = (left / CHUNK as u64).min(CHUNKS as u64) as usize;
-        let count = if whole < CHUNKS {
-            bufs[whole] = io::IoSlice::new(&ZEROS[..(left % CHUNK as u64) as usize]);
+        let rest = (left % CHUNK as u64) as usize;
+        let count = if whole < CHUNKS && rest > 0 {
+            bufs[whole] = io::IoSlice::new(&ZEROS[..rest]);
             whole + 1
         } else {
-            CHUNKS
+            whole
         };
         match os::pwritev(fd, &bufs[..count], from)? {
             0 => return Err(io::ErrorKind::WriteZero.into()),

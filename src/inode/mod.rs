@@ -122,6 +122,8 @@ pub(crate) struct Inode {
     /// Set by `MmapFile::protect(ReadOnly)`: every window is read-only and
     /// writes fail. Changed only under `state`.
     read_only: AtomicBool,
+    /// Whether the file is on tmpfs (see [`Inode::grows_into_cache`]).
+    on_tmpfs: bool,
     /// The lock's bias towards the only writer (see `fast.rs`).
     bias: fast::Bias,
     /// Taken through [`Inode::lock_state`] only.
@@ -301,6 +303,7 @@ impl Inode {
             physical: AtomicU64::new(size),
             reserve: join.reserve,
             read_only: Default::default(),
+            on_tmpfs: os::on_tmpfs(join.src.fd).unwrap_or(false),
             bias: Default::default(),
             state: Mutex::new(State {
                 windows,

@@ -30,9 +30,22 @@ pub(super) const SYNC_STREAK: u32 = 16;
 const MIN_GROWTH: u64 = 64 << 10;
 const MAX_GROWTH: u64 = 4 << 20;
 
-/// The growth step for a file of `size` bytes: half of it, within bounds.
+/// The growth step for a file of `size` bytes: the largest power of two
+/// up to half of it, within bounds.
 pub(super) fn growth_step(size: u64) -> u64 {
-    (size / 2).clamp(MIN_GROWTH, MAX_GROWTH)
+    let half = (size / 2).clamp(MIN_GROWTH, MAX_GROWTH);
+    1 << half.ilog2()
+}
+
+/// The size on disk a write ending at `end` grows a file of `physical`
+/// bytes to: the first multiple of the step (see [`growth_step`]) past
+/// both. Steps aligned so cost a third less to write here than steps of
+/// the same size that are not: the page cache holds them in large folios.
+pub(super) fn grown_size(physical: u64, end: u64) -> u64 {
+    let step = growth_step(physical);
+    end.max(physical.saturating_add(1))
+        .checked_next_multiple_of(step)
+        .unwrap_or(u64::MAX)
 }
 
 /// How a write is carried out.
@@ -245,7 +258,7 @@ impl Inode {
         else {
             return self.write_by_syscall(st, io, bufs, offset, Some(0));
         };
-        if physical > before {
+        if physical > before && !self.grows_into_cache(io.growth) {
             window.populate(before.max(offset), physical);
         }
         if let Err(Fault { copied }) = copy_into(window, offset, bufs, probe) {

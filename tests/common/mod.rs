@@ -9,7 +9,7 @@
 //! - [`pattern`]: the bytes the test files hold;
 //! - [`smaps`]: `/proc/self/smaps`, which shows what the mapping controls
 //!   did;
-//! - [`tmpfs`]: a small tmpfs mounted for a test, to fill up;
+//! - [`small_fs`]: a small tmpfs or ext4 mounted for a test, to fill up;
 //! - [`acked`]: writing until an error, then checking what was
 //!   acknowledged;
 //! - [`outsider`]: a second process with a `File` on the path, and one
@@ -41,9 +41,9 @@ pub mod records;
 #[cfg(unix)]
 pub mod sigbus;
 #[cfg(unix)]
-pub mod smaps;
+pub mod small_fs;
 #[cfg(unix)]
-pub mod tmpfs;
+pub mod smaps;
 pub mod twin;
 
 use std::fs;

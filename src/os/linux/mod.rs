@@ -130,6 +130,31 @@ pub(crate) fn truncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     Ok(rustix::fs::ftruncate(fd, len)?)
 }
 
+/// `fallocate(fd, 0, offset, len)`: allocates the blocks of
+/// `offset..offset + len`, extending the file if that runs past its end.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/fallocate.2.html)
+pub(crate) fn allocate(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
+    Ok(rustix::fs::fallocate(
+        fd,
+        rustix::fs::FallocateFlags::empty(),
+        offset,
+        len,
+    )?)
+}
+
+/// `fstatfs(fd)`: whether the file is on tmpfs, whose `fallocate` puts
+/// zeroed pages in the page cache rather than reserving blocks.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/fstatfs.2.html)
+pub(crate) fn on_tmpfs(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    /// `TMPFS_MAGIC` in `<linux/magic.h>`.
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    Ok(rustix::fs::fstatfs(fd)?.f_type as u64 == TMPFS_MAGIC)
+}
+
 /// `membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0)`: lets this
 /// process use [`membarrier`].
 ///
