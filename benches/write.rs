@@ -208,14 +208,19 @@ fn growth(c: &mut Criterion, scratch: &Scratch) {
         g.throughput(Throughput::Bytes(total));
         let label = size_label(total);
         let count = total / record.len() as u64;
-        g.bench_function(BenchmarkId::new("mmapfile", &label), |b| {
-            b.iter_custom(|iters| {
-                on_fresh_files(iters, &path, &open_log_mmapfile, &mut |f| {
-                    append(f, &record, count);
-                    assert_eq!(f.len().expect("len"), total);
+        for (name, open) in [
+            ("mmapfile", &open_log_mmapfile as &dyn Fn(&Path) -> MmapFile),
+            ("mmapfile_background", &open_log_background),
+        ] {
+            g.bench_function(BenchmarkId::new(name, &label), |b| {
+                b.iter_custom(|iters| {
+                    on_fresh_files(iters, &path, open, &mut |f| {
+                        append(f, &record, count);
+                        assert_eq!(f.len().expect("len"), total);
+                    })
                 })
-            })
-        });
+            });
+        }
         g.bench_function(BenchmarkId::new("file", &label), |b| {
             b.iter_custom(|iters| {
                 on_fresh_files(iters, &path, &open_log_file, &mut |f| {

@@ -155,11 +155,10 @@ pub(super) fn prepare(inode: &Inode, st: &mut State, fd: BorrowedFd<'_>) -> bool
             Err(_) => return false,
         }
     }
-    if !growers
-        .inodes
-        .iter()
-        .any(|w| w.as_ptr() == inode.me.as_ptr())
-    {
+    // Forget the inodes that are gone (the grower may not have woken
+    // since), so that the list holds only live ones.
+    growers.inodes.retain(|w| w.strong_count() > 0);
+    if !growers.inodes.iter().any(|w| w.ptr_eq(&inode.me)) {
         growers.inodes.push(inode.me.clone());
     }
     drop(growers);
