@@ -339,7 +339,12 @@ impl Inode {
             && current.writable
             && !self.read_only.load(Ordering::Relaxed)
         {
-            let grow_at = if io.growth == Growth::Background && ahead::prepare(self, &mut st, io.fd)
+            // Short of the grower's length, a later grant (there is one a
+            // step at least) prepares it, so that small files never start
+            // the thread or duplicate the descriptor.
+            let grow_at = if io.growth == Growth::Background
+                && self.len() >= ahead::FROM / 2
+                && ahead::prepare(self, &mut st, io.fd)
             {
                 // The first fast write past this asks for the next step.
                 self.len().max(ahead::FROM)
