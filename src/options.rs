@@ -246,12 +246,13 @@ impl OpenOptions {
     /// with zeros by the append that reaches it, and those zeros are most
     /// of what an append of a page costs. With `background_growth(true)`, a
     /// handle writing alone (the case where appends take no lock, see the
-    /// crate docs) has a thread of its file (`mmapfile-grower`, one per open
-    /// file, started with its first such append) write the next step while
-    /// the appends fill the current one, so that they rarely wait for one.
-    /// The cost: the zeros' CPU time moves to that thread rather than going
-    /// away, and up to two steps (8 MiB at most) run ahead of the data
-    /// instead of one. Results do not change: a step the thread cannot
+    /// crate docs) to a file of 4 MiB or more has a thread of the crate
+    /// (`mmapfile-grower`, one per process, started when first needed)
+    /// write the next step while the appends fill the current one, so that
+    /// they rarely wait for one. Below 4 MiB the steps are short and waking
+    /// the thread for each would cost more than it saves. The cost: the
+    /// zeros' CPU time moves to that thread rather than going away, and up
+    /// to two steps (8 MiB at most) run ahead of the data instead of one. Results do not change: a step the thread cannot
     /// make (a full disk) is made, or refused with `File`'s error, by the
     /// append that reaches it. No effect with `preallocate(false)` or
     /// `exact_len(true)`, or where files are not mapped.

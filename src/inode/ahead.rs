@@ -8,7 +8,7 @@
 //! process's grower thread for more ([`request`]: a flag, and an unpark
 //! under the grower's own lock, never the inode's). The grower takes the
 //! inode's lock *without* revoking the bias ([`Inode::grow_ahead`]) and
-//! makes steps until the file on disk runs two steps past the length. A
+//! makes steps until the file on disk runs a step past the length. A
 //! step changes only the size on disk, past everything the writer touches,
 //! and the writer never takes the lock while biased: a write that would
 //! end past `write_end` while a step is being made waits for it
@@ -99,8 +99,9 @@ impl Inode {
     /// A failure (a full disk) changes nothing: the writer meets it itself
     /// when it reaches the end of the step, and reports it as `File` would.
     fn grow_ahead(&self) {
-        // Up to two steps ahead of the length, a step at a time, each under
-        // the lock (not `lock_state`: the bias stays, see the module docs).
+        // Until the file on disk runs a step past the length, a step at a
+        // time, each under the lock (not `lock_state`: the bias stays, see
+        // the module docs).
         loop {
             let st = lock(&self.state);
             let Some(ahead) = st.ahead.as_ref() else {
