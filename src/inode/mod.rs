@@ -25,7 +25,6 @@
 //! description's `fds`, then the lease registry. [`crate::fork`] takes them
 //! all, in this order, around `fork`.
 
-mod ahead;
 mod fast;
 mod lease;
 mod length;
@@ -46,7 +45,6 @@ pub(crate) use crate::range::{MAX_OFFSET, check_range};
 pub(crate) use crate::window::MapSource;
 use crate::window::{EMPTY, Pins, Window, last_page_start, map_window, page_ceil};
 use crate::{Advice, fork};
-pub(crate) use ahead::{Growers, lock_growers, reset_growers_in_child};
 pub(crate) use fast::reset_in_child as reset_barrier_in_child;
 pub(crate) use lease::{Leases, lock_all as lock_leases, reset_in_child as reset_leases_in_child};
 
@@ -60,20 +58,10 @@ pub(crate) enum Growth {
     /// In steps ahead of the writes, written with zeros, so that their
     /// blocks are reserved.
     Reserved,
-    /// As `Reserved`, with the next step made by a thread of the inode
-    /// while the only writer writes into the current one (see `ahead.rs`).
-    Background,
     /// In steps ahead of the writes, as a hole (`ftruncate`).
     Sparse,
     /// Never past the logical length: a write past the end is a `pwrite`.
     Exact,
-}
-
-impl Growth {
-    /// Whether steps are written (their blocks reserved).
-    pub(crate) fn reserves(self) -> bool {
-        matches!(self, Growth::Reserved | Growth::Background)
-    }
 }
 
 /// Where a write lands.
@@ -168,9 +156,6 @@ pub(crate) struct State {
     /// Set by a fork: every description is shared with another process,
     /// which no lease would show, so the inode stays Shared.
     forked: bool,
-    /// While the bias is a [`Growth::Background`] writer's: what the
-    /// grower thread writes through.
-    ahead: Option<ahead::Ahead>,
     /// While Shared with a single writable member: the length at which a
     /// write next tries to take the lease.
     lease_retry_at: u64,
@@ -329,7 +314,6 @@ impl Inode {
                 members: Vec::new(),
                 exclusive: false,
                 forked: false,
-                ahead: None,
                 lease_retry_at: 0,
             }),
         });

@@ -39,9 +39,8 @@ pub(super) fn growth_step(size: u64) -> u64 {
 
 /// The size on disk a write ending at `end` grows a file of `physical`
 /// bytes to: the first multiple of the step (see [`growth_step`]) past
-/// both. Steps aligned so cost up to a third less to write here than
-/// steps of the same sizes that are not (the page cache holds them in
-/// large folios).
+/// both. Steps aligned so cost a third less to write here than steps of
+/// the same size that are not: the page cache holds them in large folios.
 pub(super) fn grown_size(physical: u64, end: u64) -> u64 {
     let step = growth_step(physical);
     end.max(physical.saturating_add(1))
@@ -188,7 +187,7 @@ impl Inode {
             // `pwrite` leaves unallocated, as `File` does.
             return Ok(Plan::Pwrite { offset });
         }
-        if io.growth.reserves() && end > physical.saturating_add(MAX_GROWTH) {
+        if io.growth == Growth::Reserved && end > physical.saturating_add(MAX_GROWTH) {
             // Zeros first would double what the kernel writes.
             return Ok(Plan::Pwrite { offset });
         }
@@ -200,7 +199,7 @@ impl Inode {
             offset,
             grow: end > physical,
             probe: None,
-            into_step: page_append && !io.growth.reserves(),
+            into_step: page_append && io.growth != Growth::Reserved,
         }))
     }
 

@@ -11,7 +11,6 @@ use crate::{isolated, play};
 fn fixed(anonymous: bool) -> Cfg {
     Cfg {
         exact_len: false,
-        background_growth: false,
         reserve: None,
         init: Data {
             len: 5,

@@ -60,8 +60,6 @@ pub struct Open {
     pub exact_len: bool,
     /// `MmapFile` only: `OpenOptions::reserve`.
     pub reserve: Option<u64>,
-    /// `MmapFile` only: `OpenOptions::background_growth`.
-    pub background_growth: bool,
 }
 
 impl Open {
@@ -75,7 +73,6 @@ impl Open {
             create_new: false,
             exact_len: false,
             reserve: None,
-            background_growth: false,
         }
     }
     pub const RO: Open = Open::mode(true, false, false);
@@ -146,8 +143,7 @@ impl Handle for MmapFile {
             .truncate(how.truncate)
             .create(how.create)
             .create_new(how.create_new)
-            .exact_len(how.exact_len)
-            .background_growth(how.background_growth);
+            .exact_len(how.exact_len);
         if let Some(r) = how.reserve {
             o.reserve(r);
         }

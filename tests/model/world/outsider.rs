@@ -343,9 +343,7 @@ impl<M: Model> Run<M> {
             }
         };
         let padding = match (&cmd, &f.res, &m.res) {
-            (Cmd::StatLen, Ok(fl), Ok(ml)) => {
-                self.may_pad() && ml > fl && ml - fl <= slack(*fl, self.cfg.background_growth)
-            }
+            (Cmd::StatLen, Ok(fl), Ok(ml)) => self.may_pad() && ml > fl && ml - fl <= slack(*fl),
             _ => false,
         };
         if !padding {
