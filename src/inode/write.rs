@@ -39,8 +39,9 @@ pub(super) fn growth_step(size: u64) -> u64 {
 
 /// The size on disk a write ending at `end` grows a file of `physical`
 /// bytes to: the first multiple of the step (see [`growth_step`]) past
-/// both. Steps aligned so cost a third less to write here than steps of
-/// the same size that are not: the page cache holds them in large folios.
+/// both. Steps aligned so cost up to a third less to write here than
+/// steps of the same sizes that are not (the page cache holds them in
+/// large folios).
 pub(super) fn grown_size(physical: u64, end: u64) -> u64 {
     let step = growth_step(physical);
     end.max(physical.saturating_add(1))
