@@ -160,7 +160,10 @@ impl Inode {
                 os::release_lease(fd);
             }
             if st.members.is_empty() {
+                // Published too: an open that found the inode in the
+                // registry just before may join it still.
                 st.exclusive = false;
+                self.publish(&st);
             } else if !st.exclusive {
                 self.try_lease(&mut st);
             }
@@ -217,5 +220,52 @@ impl Inode {
     pub(crate) fn descriptions(&self) -> Vec<Arc<Description<Inode>>> {
         let st = self.lock_state();
         st.members.iter().filter_map(|m| m.desc.upgrade()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    use std::sync::Arc;
+
+    use crate::{Backend, MmapFile};
+
+    /// An inode can outlive its last handle for a moment (an open on
+    /// another thread found it in the registry just before). The handle
+    /// that joins it then must find it Shared, as the last one left it,
+    /// and see what another writer appends, as `File` does.
+    #[test]
+    fn inode_joined_after_its_last_handle_left_is_shared() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut first = MmapFile::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .open(&path)
+            .unwrap();
+        first.write_all(b"hello").unwrap();
+        let Backend::Shared(desc) = &first.backend else {
+            panic!("not mapped");
+        };
+        let held = Arc::clone(&desc.store);
+        drop(first);
+        let again = MmapFile::open(&path).unwrap();
+        assert!(Arc::ptr_eq(
+            &held,
+            match &again.backend {
+                Backend::Shared(desc) => &desc.store,
+                _ => panic!("not mapped"),
+            }
+        ));
+        let mut other = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        other.write_all(b" world").unwrap();
+        let mut buf = [0; 6];
+        assert_eq!(again.read_at(&mut buf, 5).unwrap(), 6);
+        assert_eq!(&buf, b" world");
     }
 }
