@@ -6,7 +6,9 @@
 //! `mmapfile_shared` (the same with another description of the file open,
 //! so that it is in the Shared state), `file` (`std::fs::File`), and where
 //! it applies `bufwriter` (`BufWriter<File>`), `bufwriter_mmapfile`
-//! (`BufWriter<MmapFile>`, appends only) and `fmmap`. `memmap2` and `fmmap`
+//! (`BufWriter<MmapFile>`, appends only), `mmapfile_background` and
+//! `bufwriter_mmapfile_background` (the same with `background_growth`) and
+//! `fmmap`. `memmap2` and `fmmap`
 //! cannot append to a file (a map does not grow), so they sit out the append
 //! and growth groups.
 
@@ -68,10 +70,20 @@ fn on_fresh_files<W>(
 
 /// A log's open: read and append, created if missing.
 fn open_log_mmapfile(path: &Path) -> MmapFile {
+    open_log_with(path, false)
+}
+
+/// The same with `background_growth(true)`.
+fn open_log_background(path: &Path) -> MmapFile {
+    open_log_with(path, true)
+}
+
+fn open_log_with(path: &Path, background: bool) -> MmapFile {
     let f = MmapFile::options()
         .read(true)
         .append(true)
         .create(true)
+        .background_growth(background)
         .open(path)
         .expect("open MmapFile");
     assert!(f.is_mapped(), "MmapFile fell back to system calls");
@@ -128,13 +140,16 @@ fn appends(c: &mut Criterion, scratch: &Scratch) {
         let record = vec![b'r'; size as usize];
         let count = PER_ITER / size;
         let label = size_label(size);
-        g.bench_function(BenchmarkId::new("mmapfile", &label), |b| {
-            b.iter_custom(|iters| {
-                on_fresh_files(iters, &path, &open_log_mmapfile, &mut |f| {
-                    append(f, &record, count)
+        for (name, open) in [
+            ("mmapfile", &open_log_mmapfile as &dyn Fn(&Path) -> MmapFile),
+            ("mmapfile_background", &open_log_background),
+        ] {
+            g.bench_function(BenchmarkId::new(name, &label), |b| {
+                b.iter_custom(|iters| {
+                    on_fresh_files(iters, &path, open, &mut |f| append(f, &record, count))
                 })
-            })
-        });
+            });
+        }
         // The same with a second description of the file open (a reader):
         // no lease, so every append goes through the kernel.
         g.bench_function(BenchmarkId::new("mmapfile_shared", &label), |b| {
@@ -161,6 +176,8 @@ fn appends(c: &mut Criterion, scratch: &Scratch) {
         buffered(&mut g, id, &path, &open_log_file, &record, count);
         let id = BenchmarkId::new("bufwriter_mmapfile", &label);
         buffered(&mut g, id, &path, &open_log_mmapfile, &record, count);
+        let id = BenchmarkId::new("bufwriter_mmapfile_background", &label);
+        buffered(&mut g, id, &path, &open_log_background, &record, count);
     }
     g.finish();
 }
@@ -191,14 +208,19 @@ fn growth(c: &mut Criterion, scratch: &Scratch) {
         g.throughput(Throughput::Bytes(total));
         let label = size_label(total);
         let count = total / record.len() as u64;
-        g.bench_function(BenchmarkId::new("mmapfile", &label), |b| {
-            b.iter_custom(|iters| {
-                on_fresh_files(iters, &path, &open_log_mmapfile, &mut |f| {
-                    append(f, &record, count);
-                    assert_eq!(f.len().expect("len"), total);
+        for (name, open) in [
+            ("mmapfile", &open_log_mmapfile as &dyn Fn(&Path) -> MmapFile),
+            ("mmapfile_background", &open_log_background),
+        ] {
+            g.bench_function(BenchmarkId::new(name, &label), |b| {
+                b.iter_custom(|iters| {
+                    on_fresh_files(iters, &path, open, &mut |f| {
+                        append(f, &record, count);
+                        assert_eq!(f.len().expect("len"), total);
+                    })
                 })
-            })
-        });
+            });
+        }
         g.bench_function(BenchmarkId::new("file", &label), |b| {
             b.iter_custom(|iters| {
                 on_fresh_files(iters, &path, &open_log_file, &mut |f| {

@@ -53,6 +53,7 @@ struct Held {
     _states: Vec<MutexGuard<'static, State>>,
     _cursors: Vec<MutexGuard<'static, Cursor>>,
     leases: MutexGuard<'static, inode::Leases>,
+    growers: MutexGuard<'static, inode::Growers>,
     _registry: MutexGuard<'static, Registry>,
     _descriptions: Vec<Arc<Description<Inode>>>,
     _inodes: Vec<Arc<Inode>>,
@@ -106,12 +107,14 @@ extern "C" fn prepare() {
         }
     }
     let leases = inode::lock_leases();
+    let growers = inode::lock_growers();
     HELD.with(|held| {
         *held.borrow_mut() = Some(Held {
             _fds: fds,
             _states: states,
             _cursors: cursors,
             leases,
+            growers,
             _registry: registry,
             _descriptions: descriptions,
             _inodes: inodes,
@@ -127,6 +130,7 @@ extern "C" fn child() {
     HELD.with(|held| {
         if let Some(mut held) = held.borrow_mut().take() {
             inode::reset_leases_in_child(&mut held.leases);
+            inode::reset_growers_in_child(&mut held.growers);
             inode::reset_barrier_in_child();
         }
     });

@@ -54,7 +54,9 @@
 //!   reads are a bounds check and a copy, and appends grow the file on disk
 //!   in steps ahead of the data (64 KiB to 4 MiB, written with zeros so
 //!   that their blocks are reserved and their pages are in the page cache,
-//!   see [`OpenOptions::preallocate`]), so most make no
+//!   see [`OpenOptions::preallocate`]; with
+//!   [`OpenOptions::background_growth`] a thread of the crate makes the
+//!   next step while the writer fills the current one), so most make no
 //!   system call. Writes through `&mut MmapFile` when no clone shares its
 //!   cursor, and positional writes by a thread that writes alone, take no
 //!   lock either: the inode's lock is biased towards that only writer, and

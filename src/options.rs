@@ -33,6 +33,8 @@ pub(crate) struct MapOptions {
     pub(crate) exact_len: bool,
     /// Allocate the blocks of each growth step.
     pub(crate) preallocate: bool,
+    /// Make growth steps on a background thread.
+    pub(crate) background_growth: bool,
     /// Advice for every mapping of the file, given at open.
     pub(crate) advice: Vec<Advice>,
     /// Fault the file's pages in at open.
@@ -47,6 +49,7 @@ impl MapOptions {
     pub(crate) fn growth(&self) -> Growth {
         match (self.exact_len, self.preallocate) {
             (true, _) => Growth::Exact,
+            (false, true) if self.background_growth => Growth::Background,
             (false, true) => Growth::Reserved,
             (false, false) => Growth::Sparse,
         }
@@ -59,6 +62,7 @@ impl Default for MapOptions {
             reserve: DEFAULT_RESERVE,
             exact_len: false,
             preallocate: true,
+            background_growth: false,
             advice: Vec::new(),
             populate: false,
             private: false,
@@ -232,6 +236,28 @@ impl OpenOptions {
     /// reports the error.
     pub fn preallocate(&mut self, preallocate: bool) -> &mut Self {
         self.map.preallocate = preallocate;
+        self
+    }
+
+    /// Make the next growth step on a background thread while the writer
+    /// writes into the current one, default `false`.
+    ///
+    /// Each growth step (see [`preallocate`](Self::preallocate)) is written
+    /// with zeros by the append that reaches it, and those zeros are most
+    /// of what an append of a page costs. With `background_growth(true)`, a
+    /// handle writing alone (the case where appends take no lock, see the
+    /// crate docs) to a file of 4 MiB or more has a thread of the crate
+    /// (`mmapfile-grower`, one per process, started when first needed)
+    /// write the next step while the appends fill the current one, so that
+    /// they rarely wait for one. Below 4 MiB the steps are short and waking
+    /// the thread for each would cost more than it saves. The cost: the
+    /// zeros' CPU time moves to that thread rather than going away, and up
+    /// to two steps (8 MiB at most) run ahead of the data instead of one. Results do not change: a step the thread cannot
+    /// make (a full disk) is made, or refused with `File`'s error, by the
+    /// append that reaches it. No effect with `preallocate(false)` or
+    /// `exact_len(true)`, or where files are not mapped.
+    pub fn background_growth(&mut self, background: bool) -> &mut Self {
+        self.map.background_growth = background;
         self
     }
 

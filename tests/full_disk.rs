@@ -24,11 +24,13 @@ use common::small_fs::SmallFs;
 const ENOSPC: i32 = 28;
 
 fn append_until_full(chunk: usize, append: bool, preallocate: bool) {
-    append_until_full_on(SmallFs::tmpfs("1m"), "tmpfs", 0, chunk, append, preallocate);
+    let fs = SmallFs::tmpfs("1m");
+    append_until_full_on(fs, "tmpfs", 0, chunk, append, preallocate, false);
 }
 
 /// As [`append_until_full`], on `fs` (`None`: skipped), where the bytes
-/// acknowledged before `ENOSPC` may differ from `File`'s by `slack`.
+/// acknowledged before `ENOSPC` may differ from `File`'s by `slack`;
+/// `background`: `MmapFile` with `background_growth`.
 fn append_until_full_on(
     fs: Option<SmallFs>,
     name: &str,
@@ -36,6 +38,7 @@ fn append_until_full_on(
     chunk: usize,
     append: bool,
     preallocate: bool,
+    background: bool,
 ) {
     let Some(fs) = fs else {
         return;
@@ -50,6 +53,7 @@ fn append_until_full_on(
         .append(append)
         .create(true)
         .preallocate(preallocate)
+        .background_growth(background)
         .open(&mm_path)
         .unwrap();
     assert!(mm.is_mapped());
@@ -134,17 +138,48 @@ const EXT4_SLACK: u64 = 16 << 10;
 
 #[test]
 fn ext4_append_4k_until_full() {
-    append_until_full_on(SmallFs::ext4(8), "ext4", EXT4_SLACK, 4096, false, true);
+    append_until_full_on(
+        SmallFs::ext4(8),
+        "ext4",
+        EXT4_SLACK,
+        4096,
+        false,
+        true,
+        false,
+    );
 }
 
 #[test]
 fn ext4_append_100_bytes_until_full() {
-    append_until_full_on(SmallFs::ext4(8), "ext4", EXT4_SLACK, 100, false, true);
+    append_until_full_on(
+        SmallFs::ext4(8),
+        "ext4",
+        EXT4_SLACK,
+        100,
+        false,
+        true,
+        false,
+    );
 }
 
 #[test]
 fn ext4_append_mode_100_bytes_until_full() {
-    append_until_full_on(SmallFs::ext4(8), "ext4", EXT4_SLACK, 100, true, true);
+    append_until_full_on(SmallFs::ext4(8), "ext4", EXT4_SLACK, 100, true, true, false);
+}
+
+/// With `background_growth`, past the 4 MiB from which the grower thread
+/// makes the steps: a step it cannot make is the writer's to make or to
+/// refuse with `ENOSPC`, as `File` would.
+#[test]
+fn background_growth_100_bytes_until_full() {
+    let fs = SmallFs::tmpfs("8m");
+    append_until_full_on(fs, "tmpfs", 0, 100, false, true, true);
+}
+
+#[test]
+fn background_growth_ext4_4k_until_full() {
+    let fs = SmallFs::ext4(16);
+    append_until_full_on(fs, "ext4", EXT4_SLACK, 4096, true, true, true);
 }
 
 /// Sparse growth: the disk fills up on the first write to a page, which

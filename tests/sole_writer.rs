@@ -84,6 +84,14 @@ fn append_until(mut f: MmapFile, stop: &AtomicBool, written: &AtomicU64) -> (Mma
     (f, count)
 }
 
+/// Waits (up to 10 s) until the writer has written `count` records.
+fn wait_for_records(written: &AtomicU64, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while written.load(Ordering::Relaxed) < count && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Waits (up to 2 s, or until `stop`) until the file on disk reaches well
 /// past what was written: the writer grew it by a step while alone with
 /// it, so it holds its lease again and writes on the lock-free path.
@@ -99,12 +107,16 @@ fn wait_until_alone(path: &Path, stop: &AtomicBool, written: &AtomicU64) {
     }
 }
 
-fn open_log(path: &Path, append: bool) -> MmapFile {
+/// Opens the log; `background`: with `background_growth`, whose grower
+/// thread makes the steps ahead while the bias stands (it takes the lock
+/// without revoking the bias, so it races the writer and the revokers too).
+fn open_log(path: &Path, append: bool, background: bool) -> MmapFile {
     let f = MmapFile::options()
         .read(true)
         .write(!append)
         .append(append)
         .create(true)
+        .background_growth(background)
         .open(path)
         .expect("open the log");
     common::assert_mapped(&f, "the log");
@@ -117,13 +129,18 @@ fn open_log(path: &Path, append: bool) -> MmapFile {
 /// order. Through a cursor handle and an `O_APPEND` one.
 #[test]
 fn short_appends_race_opens_of_the_file() {
-    for append in [false, true] {
+    for (append, background) in [(false, false), (true, false), (false, true), (true, true)] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         File::create(&path).unwrap();
         let (stop, written) = (AtomicBool::new(false), AtomicU64::new(0));
         let (f, count) = thread::scope(|s| {
-            let writer = s.spawn(|| append_until(open_log(&path, append), &stop, &written));
+            let writer =
+                s.spawn(|| append_until(open_log(&path, append, background), &stop, &written));
+            if background {
+                // Past the 4 MiB from which the grower serves the file.
+                wait_for_records(&written, (6 << 20) / RECORD as u64);
+            }
             for open in 0..40u64 {
                 wait_until_alone(&path, &stop, &written);
                 let mut bytes = Vec::new();
@@ -170,8 +187,10 @@ fn fork_rounds() {
         let path = dir.path().join(format!("log{round}"));
         let (stop, written) = (AtomicBool::new(false), AtomicU64::new(0));
         let append = round % 2 == 1;
+        let background = round % 4 >= 2;
         let (f, count) = thread::scope(|s| {
-            let writer = s.spawn(|| append_until(open_log(&path, append), &stop, &written));
+            let writer =
+                s.spawn(|| append_until(open_log(&path, append, background), &stop, &written));
             wait_until_alone(&path, &stop, &written);
             thread::sleep(Duration::from_micros(100 * round));
             // SAFETY: the child calls only `_exit`, which is
@@ -209,7 +228,7 @@ fn fork_rounds() {
 fn a_clone_shares_the_cursor_with_the_sole_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
-    let mut f = open_log(&path, false);
+    let mut f = open_log(&path, false, false);
     let mut i = 0;
     for _ in 0..50 {
         for _ in 0..500 {
@@ -236,16 +255,23 @@ fn a_clone_shares_the_cursor_with_the_sole_writer() {
 /// it from a writer that may be mid-copy), and opens break the lease.
 #[test]
 fn positional_appends_race_readers_rewriters_and_opens() {
+    for background in [false, true] {
+        positional_appends_race(background);
+    }
+}
+
+fn positional_appends_race(background: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log");
     File::create(&path).unwrap();
-    let f = open_log(&path, false);
-    const COUNT: u64 = 200_000;
+    let f = open_log(&path, false, background);
+    // With a grower, past the 4 MiB from which it serves the file.
+    let count: u64 = if background { 500_000 } else { 200_000 };
     let done = AtomicBool::new(false);
     thread::scope(|s| {
         let (f, done) = (&f, &done);
         s.spawn(move || {
-            for i in 0..COUNT {
+            for i in 0..count {
                 f.write_all_at(&record(i), i * RECORD as u64)
                     .expect("append");
             }
@@ -293,12 +319,12 @@ fn positional_appends_race_readers_rewriters_and_opens() {
             check_records(&bytes, Some(4096), None, &format!("open {open}"));
         }
     });
-    assert_eq!(f.len().unwrap(), COUNT * RECORD as u64);
+    assert_eq!(f.len().unwrap(), count * RECORD as u64);
     drop(f);
     check_records(
         &fs::read(&path).unwrap(),
         None,
-        Some(COUNT),
+        Some(count),
         "the log after the appends",
     );
 }

@@ -402,10 +402,19 @@ fn cfg(u: &mut Unstructured) -> Result<Cfg> {
         1 => u.int_in_range(0..=19_999)?,
         _ => near_multiple(u, 4096, 6)? as usize,
     };
+    let background_growth = u.ratio(2u8, 5)?;
+    // The grower serves files from 4 MiB on. Rarer than in the model test:
+    // such cases run several times slower, and the fuzzer's time is fixed.
+    let len = if background_growth && u.ratio(1u8, 4)? {
+        len + (4 << 20)
+    } else {
+        len
+    };
     let init = data_of_len(u, len)?;
     let anonymous = u.ratio(1u8, 4)?;
     Ok(Cfg {
         exact_len,
+        background_growth,
         reserve,
         init,
         anonymous,

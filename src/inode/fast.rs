@@ -45,7 +45,7 @@ use std::sync::atomic::{
 };
 
 use super::write::SYNC_STREAK;
-use super::{Growth, Inode, MAX_OFFSET, State, lock};
+use super::{Growth, Inode, MAX_OFFSET, State, ahead, lock};
 use crate::copy;
 use crate::description::{Description, Io};
 use crate::os;
@@ -72,6 +72,39 @@ pub(super) struct Bias {
     /// would pay one each time).
     streak_owner: AtomicUsize,
     streak: AtomicU32,
+    /// A fast write ending past this asks the grower thread for the next
+    /// step (see `ahead.rs`): the start of the last step it made. `u64::MAX`
+    /// where no grower serves the bias.
+    grow_at: AtomicU64,
+    /// The grower thread is making a step: a fast write past `write_end`
+    /// waits for it rather than take the lock the grower holds.
+    pub(super) growing: AtomicBool,
+}
+
+impl Bias {
+    /// Under the lock, on the grower thread: the file on disk reaches `to`;
+    /// a write past `grow_at` asks for more.
+    pub(super) fn grown(&self, grow_at: u64, to: u64) {
+        self.write_end.store(to, Ordering::Release);
+        self.grow_at.store(grow_at, Ordering::Relaxed);
+    }
+
+    /// Where a fast write would end past `write_end`: waits for a step the
+    /// grower is making; returns the new `write_end`.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_step(&self) -> u64 {
+        let mut spins = 0u32;
+        while self.growing.load(Ordering::Acquire) {
+            spins += 1;
+            if spins < 100 {
+                spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        self.write_end.load(Ordering::Acquire)
+    }
 }
 
 /// [`Bias::owner`] for the only handle, reached through `&mut`: its
@@ -149,10 +182,11 @@ impl Inode {
     /// Locks the inode's state, revoking the bias first (see the module
     /// docs). Everyone takes the lock this way.
     pub(crate) fn lock_state(&self) -> MutexGuard<'_, State> {
-        let st = lock(&self.state);
+        let mut st = lock(&self.state);
         if self.bias.biased.load(Ordering::Relaxed) {
             self.bias.biased.store(false, Ordering::Relaxed);
             self.bias.streak.store(0, Ordering::Relaxed);
+            st.ahead = None;
             heavy_fence();
             let mut spins = 0u32;
             while self.bias.active.load(Ordering::Acquire) {
@@ -213,7 +247,12 @@ impl Inode {
             Fast::Offset(offset) => offset,
         };
         let end = offset.checked_add(buf.len() as u64)?;
-        if buf.is_empty() || offset > len || end > self.bias.write_end.load(Ordering::Relaxed) {
+        // Acquire: the grower's step (see `ahead.rs`) is on disk.
+        let mut write_end = self.bias.write_end.load(Ordering::Acquire);
+        if end > write_end && self.bias.growing.load(Ordering::Relaxed) {
+            write_end = self.bias.wait_for_step();
+        }
+        if buf.is_empty() || offset > len || end > write_end {
             return None;
         }
         let window = self.current();
@@ -233,7 +272,18 @@ impl Inode {
         if let Fast::Cursor(pos) | Fast::End { cursor: Some(pos) } = at {
             pos.store(end, Ordering::Relaxed);
         }
+        if end > self.bias.grow_at.load(Ordering::Relaxed) {
+            self.want_step();
+        }
         Some(buf.len())
+    }
+
+    /// Asks the grower thread for the next step, once.
+    #[cold]
+    #[inline(never)]
+    fn want_step(&self) {
+        self.bias.grow_at.store(u64::MAX, Ordering::Relaxed);
+        ahead::request(self);
     }
 
     /// After a write by `owner` (see [`Bias::owner`]; for
@@ -245,7 +295,7 @@ impl Inode {
             || self.bias.biased.load(Ordering::Relaxed)
             || io.access.sync
             || !io.access.read
-            || io.growth != Growth::Reserved
+            || !io.growth.reserves()
         {
             return;
         }
@@ -273,7 +323,7 @@ impl Inode {
             };
             BARRIER.store(barrier, Ordering::Relaxed);
         }
-        let st = self.lock_state();
+        let mut st = self.lock_state();
         let current = self.current();
         let write_end = self
             .physical
@@ -287,6 +337,19 @@ impl Inode {
             && current.writable
             && !self.read_only.load(Ordering::Relaxed)
         {
+            // Short of the grower's length, a later grant (there is one a
+            // step at least) prepares it, so that small files never start
+            // the thread or duplicate the descriptor.
+            let grow_at = if io.growth == Growth::Background
+                && self.len() >= ahead::FROM / 2
+                && ahead::prepare(&mut st, io.fd)
+            {
+                // The first fast write past this asks for the next step.
+                self.len().max(ahead::FROM)
+            } else {
+                u64::MAX
+            };
+            bias.grow_at.store(grow_at, Ordering::Relaxed);
             bias.write_end.store(write_end, Ordering::Relaxed);
             bias.owner.store(owner, Ordering::Relaxed);
             bias.biased.store(true, Ordering::Release);

@@ -13,10 +13,33 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 
 use super::write::grown_size;
-use super::{Growth, Inode, MAX_OFFSET, State, busy};
+use super::{Inode, MAX_OFFSET, State, busy};
 use crate::description::Io;
 use crate::os;
 use crate::window::page_ceil;
+
+/// How appends grow the file on disk (see `OpenOptions::preallocate` and
+/// `OpenOptions::exact_len`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Growth {
+    /// In steps ahead of the writes, written with zeros, so that their
+    /// blocks are reserved.
+    Reserved,
+    /// As `Reserved`, with the next step made by the process's grower thread
+    /// while the only writer writes into the current one (see `ahead.rs`).
+    Background,
+    /// In steps ahead of the writes, as a hole (`ftruncate`).
+    Sparse,
+    /// Never past the logical length: a write past the end is a `pwrite`.
+    Exact,
+}
+
+impl Growth {
+    /// Whether steps are written (their blocks reserved).
+    pub(crate) fn reserves(self) -> bool {
+        matches!(self, Growth::Reserved | Growth::Background)
+    }
+}
 
 impl Inode {
     /// Under the lock, while Exclusive: extends the file on disk past the
@@ -40,18 +63,8 @@ impl Inode {
         let ahead = page_ceil(grown_size(physical, end))
             .min(limit)
             .min(MAX_OFFSET);
-        let extend = |size: u64| match io.growth {
-            Growth::Reserved if self.on_tmpfs => os::allocate(io.fd, physical, size - physical),
-            Growth::Reserved => write_zeros(io.fd, physical, size),
-            Growth::Sparse | Growth::Exact => os::truncate(io.fd, size),
-        };
-        // A failed write of zeros may leave part of its step behind, where
-        // it would take the space the next try needs (and, on an `O_APPEND`
-        // descriptor, move where that try's zeros land).
-        let undo = || match os::file_size(io.fd)? {
-            size if size != physical => os::truncate(io.fd, physical),
-            _ => Ok(()),
-        };
+        let extend = |size: u64| self.make_step(io.fd, io.growth, physical, size);
+        let undo = || self.undo_step(io.fd, physical);
         let grown = match extend(ahead) {
             Ok(()) => Ok(ahead),
             Err(_) if ahead > end => undo().and_then(|()| extend(end).map(|()| end)),
@@ -69,12 +82,38 @@ impl Inode {
         }
     }
 
+    /// Extends the file on disk from `physical`, its size, to `size`: the
+    /// step of [`Self::grow`].
+    pub(super) fn make_step(
+        &self,
+        fd: BorrowedFd<'_>,
+        growth: Growth,
+        physical: u64,
+        size: u64,
+    ) -> io::Result<()> {
+        match growth {
+            _ if growth.reserves() && self.on_tmpfs => os::allocate(fd, physical, size - physical),
+            Growth::Reserved | Growth::Background => write_zeros(fd, physical, size),
+            Growth::Sparse | Growth::Exact => os::truncate(fd, size),
+        }
+    }
+
+    /// After a failed [`Self::make_step`]: cuts what it left of its step,
+    /// which would take the space the next try needs (and, on an
+    /// `O_APPEND` descriptor, move where that try's zeros land).
+    pub(super) fn undo_step(&self, fd: BorrowedFd<'_>, physical: u64) -> io::Result<()> {
+        match os::file_size(fd)? {
+            size if size != physical => os::truncate(fd, physical),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether a growth step comes with its pages in the page cache
     /// (written with zeros), where a fault per page costs less than
     /// populating the step does. On tmpfs `fallocate` makes the pages
     /// instead, and populating them saves a fault per page.
     pub(super) fn grows_into_cache(&self, growth: Growth) -> bool {
-        growth == Growth::Reserved && !self.on_tmpfs
+        growth.reserves() && !self.on_tmpfs
     }
 
     /// Under the lock: maps the file back over the hole our shrink left if

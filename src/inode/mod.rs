@@ -25,6 +25,7 @@
 //! description's `fds`, then the lease registry. [`crate::fork`] takes them
 //! all, in this order, around `fork`.
 
+mod ahead;
 mod fast;
 mod lease;
 mod length;
@@ -45,37 +46,14 @@ pub(crate) use crate::range::{MAX_OFFSET, check_range};
 pub(crate) use crate::window::MapSource;
 use crate::window::{EMPTY, Pins, Window, last_page_start, map_window, page_ceil};
 use crate::{Advice, fork};
+pub(crate) use ahead::{Growers, lock_growers, reset_growers_in_child};
 pub(crate) use fast::reset_in_child as reset_barrier_in_child;
 pub(crate) use lease::{Leases, lock_all as lock_leases, reset_in_child as reset_leases_in_child};
+pub(crate) use length::Growth;
+pub(crate) use write::At;
 
 /// `probe` when reads need no probe (the inode is Exclusive).
 const NO_PROBE: u64 = u64::MAX;
-
-/// How appends grow the file on disk (see `OpenOptions::preallocate` and
-/// `OpenOptions::exact_len`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Growth {
-    /// In steps ahead of the writes, written with zeros, so that their
-    /// blocks are reserved.
-    Reserved,
-    /// In steps ahead of the writes, as a hole (`ftruncate`).
-    Sparse,
-    /// Never past the logical length: a write past the end is a `pwrite`.
-    Exact,
-}
-
-/// Where a write lands.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum At {
-    /// At this offset.
-    Offset(u64),
-    /// At the end, whatever it is when the write takes the lock: a cursor
-    /// write of an append handle (the cursor follows it).
-    End,
-    /// At the end, as `pwrite` on an `O_APPEND` descriptor writes: a
-    /// `write_at` of an append handle, which moves no file offset.
-    EndPositional,
-}
 
 /// The error for a write that would alias a live view.
 fn busy() -> io::Error {
@@ -156,6 +134,9 @@ pub(crate) struct State {
     /// Set by a fork: every description is shared with another process,
     /// which no lease would show, so the inode stays Shared.
     forked: bool,
+    /// While the bias is a [`Growth::Background`] writer's: what the
+    /// grower thread writes through.
+    ahead: Option<ahead::Ahead>,
     /// While Shared with a single writable member: the length at which a
     /// write next tries to take the lease.
     lease_retry_at: u64,
@@ -314,6 +295,7 @@ impl Inode {
                 members: Vec::new(),
                 exclusive: false,
                 forked: false,
+                ahead: None,
                 lease_retry_at: 0,
             }),
         });

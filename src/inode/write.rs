@@ -11,7 +11,7 @@
 use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
 
-use super::{At, Growth, Inode, State, busy, check_range};
+use super::{Growth, Inode, State, busy, check_range};
 use crate::copy::{self, Fault};
 use crate::description::Io;
 use crate::os::{self, fault};
@@ -47,6 +47,19 @@ pub(super) fn grown_size(physical: u64, end: u64) -> u64 {
     end.max(physical.saturating_add(1))
         .checked_next_multiple_of(step)
         .unwrap_or(u64::MAX)
+}
+
+/// Where a write lands.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum At {
+    /// At this offset.
+    Offset(u64),
+    /// At the end, whatever it is when the write takes the lock: a cursor
+    /// write of an append handle (the cursor follows it).
+    End,
+    /// At the end, as `pwrite` on an `O_APPEND` descriptor writes: a
+    /// `write_at` of an append handle, which moves no file offset.
+    EndPositional,
 }
 
 /// How a write is carried out.
@@ -188,7 +201,7 @@ impl Inode {
             // `pwrite` leaves unallocated, as `File` does.
             return Ok(Plan::Pwrite { offset });
         }
-        if io.growth == Growth::Reserved && end > physical.saturating_add(MAX_GROWTH) {
+        if io.growth.reserves() && end > physical.saturating_add(MAX_GROWTH) {
             // Zeros first would double what the kernel writes.
             return Ok(Plan::Pwrite { offset });
         }
@@ -200,7 +213,7 @@ impl Inode {
             offset,
             grow: end > physical,
             probe: None,
-            into_step: page_append && io.growth != Growth::Reserved,
+            into_step: page_append && !io.growth.reserves(),
         }))
     }
 

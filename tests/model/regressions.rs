@@ -11,6 +11,7 @@ use crate::{isolated, play};
 fn fixed(anonymous: bool) -> Cfg {
     Cfg {
         exact_len: false,
+        background_growth: false,
         reserve: None,
         init: Data {
             len: 5,

@@ -301,12 +301,20 @@ fn cfg(anon: bool) -> impl Strategy<Value = Cfg> {
         prop::bool::weighted(0.7),
         prop::bool::weighted(0.5),
         prop::bool::weighted(if anon { 0.0 } else { 0.2 }),
+        prop::bool::weighted(0.4),
+        prop::bool::weighted(0.5),
     )
         .prop_map(
-            move |(exact_len, reserve, len, seed, text, observe, main_append)| Cfg {
+            move |(exact_len, reserve, len, seed, text, observe, main_append, background_growth, big)| Cfg {
                 exact_len,
+                background_growth,
                 reserve,
-                init: Data { len, seed, text },
+                init: Data {
+                    // The grower serves files from 4 MiB on.
+                    len: if background_growth && big { len + (4 << 20) } else { len },
+                    seed,
+                    text,
+                },
                 anonymous: anon,
                 observe,
                 main_append,

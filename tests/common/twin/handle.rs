@@ -60,6 +60,8 @@ pub struct Open {
     pub exact_len: bool,
     /// `MmapFile` only: `OpenOptions::reserve`.
     pub reserve: Option<u64>,
+    /// `MmapFile` only: `OpenOptions::background_growth`.
+    pub background_growth: bool,
 }
 
 impl Open {
@@ -73,6 +75,7 @@ impl Open {
             create_new: false,
             exact_len: false,
             reserve: None,
+            background_growth: false,
         }
     }
     pub const RO: Open = Open::mode(true, false, false);
@@ -143,7 +146,8 @@ impl Handle for MmapFile {
             .truncate(how.truncate)
             .create(how.create)
             .create_new(how.create_new)
-            .exact_len(how.exact_len);
+            .exact_len(how.exact_len)
+            .background_growth(how.background_growth);
         if let Some(r) = how.reserve {
             o.reserve(r);
         }

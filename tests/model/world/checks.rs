@@ -22,10 +22,16 @@ pub(super) const MAX_COMPARED: u64 = 1 << 30;
 /// The most a `stat` may show past the length `len`: one growth step (half
 /// the size it grows from, taken when a write reaches into the last page,
 /// leaving a page past the write) and a few pages (of the system's size:
-/// 16 or 64 KiB on some aarch64 kernels).
-pub(super) fn slack(len: u64) -> u64 {
+/// 16 or 64 KiB on some aarch64 kernels). With `background_growth` the
+/// grower thread keeps up to a step past `len` plus a step more, each at
+/// most as large as what the file had.
+pub(super) fn slack(len: u64, background_growth: bool) -> u64 {
     let page = mmapfile::page_size() as u64;
-    MIN_GROWTH.max((len + page) / 2) + 3 * page
+    if background_growth {
+        2 * MIN_GROWTH.max(len + page) + 3 * page
+    } else {
+        MIN_GROWTH.max((len + page) / 2) + 3 * page
+    }
 }
 
 impl<M: Model> Run<M> {
@@ -87,13 +93,13 @@ impl<M: Model> Run<M> {
     pub(super) fn check_disk_len(&self, at: &str) -> Result<(), String> {
         let (f, m) = self.disk_lens();
         let may_pad = self.may_pad();
-        if m == f || (may_pad && m > f && m - f <= slack(f)) {
+        if m == f || (may_pad && m > f && m - f <= slack(f, self.cfg.background_growth)) {
             return Ok(());
         }
         Err(self.fail(format!(
             "{at}: size on disk (stat): File world {f}, MmapFile world {m} (padding allowed: \
              {may_pad}, up to {})",
-            slack(f)
+            slack(f, self.cfg.background_growth)
         )))
     }
 

@@ -384,6 +384,8 @@ impl Op {
 #[derive(Clone, Copy, Debug)]
 pub struct Cfg {
     pub exact_len: bool,
+    /// `OpenOptions::background_growth` for the `MmapFile` world's handles.
+    pub background_growth: bool,
     pub reserve: Option<u64>,
     pub init: Data,
     /// The `MmapFile` world's file is a memfd, `Main` starts as

@@ -343,7 +343,9 @@ impl<M: Model> Run<M> {
             }
         };
         let padding = match (&cmd, &f.res, &m.res) {
-            (Cmd::StatLen, Ok(fl), Ok(ml)) => self.may_pad() && ml > fl && ml - fl <= slack(*fl),
+            (Cmd::StatLen, Ok(fl), Ok(ml)) => {
+                self.may_pad() && ml > fl && ml - fl <= slack(*fl, self.cfg.background_growth)
+            }
             _ => false,
         };
         if !padding {

@@ -59,6 +59,7 @@ fn open_as<T: Model>(path: &Path, h: H, cfg: &Cfg, truncate: bool) -> io::Result
             truncate,
             exact_len: cfg.exact_len,
             reserve: cfg.reserve,
+            background_growth: cfg.background_growth,
             ..mode
         },
     )
