@@ -23,9 +23,7 @@
 // Unix only: child processes, /proc, tmpfs, libc, `read_at`/`write_at`, `std::os::unix::fs` (tests/windows_*.rs cover Windows).
 #![cfg(unix)]
 
-use std::ffi::CString;
 use std::fs::{self, File};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -33,6 +31,7 @@ use mmapfile::MmapFile;
 
 mod common;
 use common::outsider::{Diffs, Opts, Twin, outcome};
+use common::small_fs::SmallFs;
 
 const GIB: u64 = 1 << 30;
 /// 1 MiB in `st_blocks` units (512 bytes).
@@ -95,61 +94,18 @@ fn a_far_write_allocates_what_files_does_on_the_temp_dir() {
     diffs.check("a write far past the end of an empty file");
 }
 
-/// A tmpfs mounted for the test, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Result<Tmpfs, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let target = CString::new(dir.path().as_os_str().as_bytes()).unwrap();
-        let data = CString::new(format!("size={size}")).unwrap();
-        // SAFETY: valid NUL-terminated strings; mounts a fresh tmpfs on an
-        // empty directory of our own.
-        let rc = unsafe {
-            libc::mount(
-                c"tmpfs".as_ptr(),
-                target.as_ptr(),
-                c"tmpfs".as_ptr(),
-                0,
-                data.as_ptr().cast(),
-            )
-        };
-        if rc != 0 {
-            return Err(format!(
-                "mount -t tmpfs: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        Ok(Tmpfs { dir })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let target = CString::new(self.dir.path().as_os_str().as_bytes()).unwrap();
-        // SAFETY: unmounts the tmpfs mounted in `mount`.
-        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-    }
-}
-
 /// Row 8 on a small tmpfs (64 MiB): MmapFile must succeed where File does,
 /// and allocate what File's does.
 #[test]
 fn a_far_write_allocates_what_files_does_on_a_small_tmpfs() {
-    let tmpfs = match Tmpfs::mount("64m") {
-        Ok(t) => t,
-        Err(why) => {
-            println!("SKIPPED: no small tmpfs: {why}");
-            return;
-        }
+    let Some(tmpfs) = SmallFs::tmpfs("64m") else {
+        return;
     };
     let mut diffs = Diffs::default();
     compare(
         &mut diffs,
         "64 MiB tmpfs",
-        tmpfs.dir.path(),
+        tmpfs.dir(),
         4 * GIB + GIB / 2,
     );
     diffs.check("a write far past the end on a small tmpfs");

@@ -1,6 +1,6 @@
 //! Linux, where the crate maps files: thin wrappers over the system calls
 //! it makes, on files here, on memory in [`memory`], for file leases in
-//! [`lease`]; and the SIGBUS handler, in [`fault`].
+//! [`lease`](mod@lease); and the SIGBUS handler, in [`fault`].
 //!
 //! Each function is one call (or one call with a documented fallback); the
 //! policy of when to make them lives with the callers.
