@@ -102,12 +102,7 @@ fn a_far_write_allocates_what_files_does_on_a_small_tmpfs() {
         return;
     };
     let mut diffs = Diffs::default();
-    compare(
-        &mut diffs,
-        "64 MiB tmpfs",
-        tmpfs.dir(),
-        4 * GIB + GIB / 2,
-    );
+    compare(&mut diffs, "64 MiB tmpfs", tmpfs.dir(), 4 * GIB + GIB / 2);
     diffs.check("a write far past the end on a small tmpfs");
 }
 
