@@ -257,6 +257,7 @@ mod fork;
 #[cfg(mapped_io)]
 mod inode;
 mod io_traits;
+mod mirror;
 mod options;
 #[cfg(mapped_io)]
 mod private;
@@ -270,15 +271,12 @@ mod window;
 /// README's platform table), and [`MmapFile::is_mapped`] is always `false`.
 pub const MAPPED_IO: bool = cfg!(mapped_io);
 
-use std::fs::{File, FileTimes, Metadata, Permissions, TryLockError};
+use std::fs::File;
 use std::io::{self, Write};
-use std::mem::ManuallyDrop;
 #[cfg(mapped_io)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::path::Path;
 #[cfg(mapped_io)]
 use std::sync::Arc;
-use std::time::SystemTime;
 
 pub use controls::{Advice, Protection, Region, page_size};
 #[cfg(mapped_io)]
@@ -375,45 +373,6 @@ enum Backend {
 }
 
 impl MmapFile {
-    /// Like [`File::open`]: opens a file read-only and maps it.
-    ///
-    /// # Errors
-    /// Those of [`File::open`].
-    pub fn open<P: AsRef<Path>>(path: P) -> io::Result<MmapFile> {
-        OpenOptions::new().read(true).open(path)
-    }
-
-    /// Like [`File::create`]: opens a file write-only, creating or
-    /// truncating it.
-    ///
-    /// # Errors
-    /// Those of [`File::create`].
-    pub fn create<P: AsRef<Path>>(path: P) -> io::Result<MmapFile> {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-    }
-
-    /// Like [`File::create_new`]: creates a file read-write, failing if it
-    /// exists.
-    ///
-    /// # Errors
-    /// Those of [`File::create_new`].
-    pub fn create_new<P: AsRef<Path>>(path: P) -> io::Result<MmapFile> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-    }
-
-    /// Like [`File::options`]: a new [`OpenOptions`].
-    pub fn options() -> OpenOptions {
-        OpenOptions::new()
-    }
-
     /// Wraps an open file, with its access mode and cursor.
     /// `opened`: we opened `file` just now, so no one else shares its open
     /// file description.
@@ -504,197 +463,6 @@ impl MmapFile {
             Backend::Shared(d) if d.access.write => d.store.trim(self.fd()),
             _ => Ok(()),
         }
-    }
-
-    /// Like [`File::set_len`]: truncates or extends the file. The cursor does
-    /// not move.
-    ///
-    /// # Errors
-    /// Those of [`File::set_len`]: `InvalidInput` past `i64::MAX`, `EINVAL`
-    /// on a handle not open for writing, `EFBIG` past the largest file; on
-    /// Windows, `ERROR_ACCESS_DENIED` on a handle not open for writing.
-    pub fn set_len(&self, size: u64) -> io::Result<()> {
-        match &self.backend {
-            #[cfg(mapped_io)]
-            Backend::Shared(d) => d.store.set_len(&d.io(self.fd()), &self.file, size),
-            #[cfg(mapped_io)]
-            Backend::Private(d) => d.store.set_len(&d.io(self.fd()), size),
-            Backend::Syscalls => self.file.set_len(size),
-        }
-    }
-
-    /// Like [`File::metadata`]. Catches up with a size set by another
-    /// process, and cuts the file on disk back to its length first, so that
-    /// the size reported is exact.
-    ///
-    /// # Errors
-    /// Those of [`File::metadata`], or of cutting the file back.
-    pub fn metadata(&self) -> io::Result<Metadata> {
-        #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
-            d.store.refresh(self.fd())?;
-        }
-        self.trim()?;
-        self.file.metadata()
-    }
-
-    /// Like [`File::sync_all`]: the data and metadata reach the disk. On
-    /// Linux, `fsync` writes back pages dirtied through the mapping too.
-    ///
-    /// # Errors
-    /// Those of [`File::sync_all`].
-    pub fn sync_all(&self) -> io::Result<()> {
-        self.trim()?;
-        #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
-            d.store.note_sync();
-        }
-        self.file.sync_all()
-    }
-
-    /// Like [`File::sync_data`]: the data reach the disk.
-    ///
-    /// The next few writes after a sync go through `pwrite` rather than the
-    /// mapping: syncing pages written that way costs a fraction of syncing
-    /// pages dirtied through a mapping, so a write-ahead log that writes and
-    /// syncs in turn runs at `File`'s speed, and bulk writers return to the
-    /// mapping after a handful of writes.
-    ///
-    /// # Errors
-    /// Those of [`File::sync_data`].
-    pub fn sync_data(&self) -> io::Result<()> {
-        self.trim()?;
-        #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
-            d.store.note_sync();
-        }
-        self.file.sync_data()
-    }
-
-    /// Like [`File::try_clone`]: a new handle to the same open file. Clones
-    /// share the cursor, as `File` clones share the file offset.
-    ///
-    /// # Errors
-    /// Those of [`File::try_clone`] (on Unix, `EMFILE` when out of
-    /// descriptors).
-    pub fn try_clone(&self) -> io::Result<MmapFile> {
-        let file = self.file.try_clone()?;
-        let backend = match &self.backend {
-            #[cfg(mapped_io)]
-            Backend::Shared(d) => {
-                d.add_fd(file.as_raw_fd());
-                Backend::Shared(Arc::clone(d))
-            }
-            #[cfg(mapped_io)]
-            Backend::Private(d) => Backend::Private(Arc::clone(d)),
-            Backend::Syscalls => Backend::Syscalls,
-        };
-        Ok(MmapFile::with_backend(file, backend))
-    }
-
-    /// Like [`File::set_permissions`].
-    ///
-    /// # Errors
-    /// Those of [`File::set_permissions`].
-    pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
-        self.file.set_permissions(perm)
-    }
-
-    /// Like [`File::set_modified`]. Cuts any growth padding first, so that
-    /// closing the handle later has nothing to cut, which would set the
-    /// time again.
-    ///
-    /// # Errors
-    /// Those of [`File::set_modified`], or of cutting the file back.
-    pub fn set_modified(&self, time: SystemTime) -> io::Result<()> {
-        self.trim()?;
-        self.file.set_modified(time)
-    }
-
-    /// Like [`File::set_times`]; cuts any growth padding first, as
-    /// [`set_modified`](Self::set_modified) does.
-    ///
-    /// # Errors
-    /// Those of [`File::set_times`], or of cutting the file back.
-    pub fn set_times(&self, times: FileTimes) -> io::Result<()> {
-        self.trim()?;
-        self.file.set_times(times)
-    }
-
-    /// Like [`File::lock`]: an exclusive advisory lock on the whole file,
-    /// waiting for it. (For locking pages in memory, see `mlock`.)
-    ///
-    /// # Errors
-    /// Those of [`File::lock`].
-    pub fn lock(&self) -> io::Result<()> {
-        self.file.lock()
-    }
-
-    /// Like [`File::lock_shared`].
-    ///
-    /// # Errors
-    /// Those of [`File::lock_shared`].
-    pub fn lock_shared(&self) -> io::Result<()> {
-        self.file.lock_shared()
-    }
-
-    /// Like [`File::try_lock`].
-    ///
-    /// # Errors
-    /// Those of [`File::try_lock`]: [`TryLockError::WouldBlock`] if held.
-    pub fn try_lock(&self) -> Result<(), TryLockError> {
-        self.file.try_lock()
-    }
-
-    /// Like [`File::try_lock_shared`].
-    ///
-    /// # Errors
-    /// Those of [`File::try_lock_shared`].
-    pub fn try_lock_shared(&self) -> Result<(), TryLockError> {
-        self.file.try_lock_shared()
-    }
-
-    /// Like [`File::unlock`].
-    ///
-    /// # Errors
-    /// Those of [`File::unlock`].
-    pub fn unlock(&self) -> io::Result<()> {
-        self.file.unlock()
-    }
-
-    /// Gives back the `File`, exactly as the writes left it: cut back to its
-    /// length, with its file offset at this handle's cursor.
-    ///
-    /// # Errors
-    /// Those of cutting the file back (`ftruncate`) or setting the offset
-    /// (`lseek`); the file is then dropped. A handle that is not mapped
-    /// (every handle on Windows) gives its `File` back as it is, without
-    /// error.
-    pub fn into_file(self) -> io::Result<File> {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so each field is
-        // moved out exactly once.
-        let (file, backend) =
-            unsafe { (std::ptr::read(&this.file), std::ptr::read(&this.backend)) };
-        match backend {
-            #[cfg(mapped_io)]
-            Backend::Shared(d) => {
-                if Arc::strong_count(&d) > 1 {
-                    // Other clones live on and share the kernel's file offset
-                    // with this File from now on.
-                    d.share_with_file(file.as_fd())?;
-                } else {
-                    os::seek_to(file.as_fd(), d.position(file.as_fd())?)?;
-                }
-                d.store.release(&d, file.as_fd(), true)?;
-            }
-            #[cfg(mapped_io)]
-            Backend::Private(d) => {
-                os::seek_to(file.as_fd(), d.position(file.as_fd())?)?;
-            }
-            Backend::Syscalls => {}
-        }
-        Ok(file)
     }
 
     /// Writes everything from the cursor to the end of the file into `out`,
