@@ -252,10 +252,31 @@ impl OpenOptions {
     /// they rarely wait for one. Below 4 MiB the steps are short and waking
     /// the thread for each would cost more than it saves. The cost: the
     /// zeros' CPU time moves to that thread rather than going away, and up
-    /// to two steps (8 MiB at most) run ahead of the data instead of one. Results do not change: a step the thread cannot
-    /// make (a full disk) is made, or refused with `File`'s error, by the
-    /// append that reaches it. No effect with `preallocate(false)` or
-    /// `exact_len(true)`, or where files are not mapped.
+    /// to two steps (8 MiB at most) run ahead of the data instead of one.
+    /// The thread writes through the writer's own descriptor and holds the
+    /// file only while it makes a step. Results do not change: a step the
+    /// thread cannot make (a full disk) is made, or refused with `File`'s
+    /// error, by the append that reaches it. No effect with
+    /// `preallocate(false)` or `exact_len(true)`, or where files are not
+    /// mapped.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::Write;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("log");
+    /// let mut log = mmapfile::MmapFile::options()
+    ///     .read(true)
+    ///     .append(true)
+    ///     .create(true)
+    ///     .background_growth(true)
+    ///     .open(&path)?;
+    /// for _ in 0..1000 {
+    ///     log.write_all(&[b'x'; 256])?;
+    /// }
+    /// assert_eq!(log.len()?, 256_000);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn background_growth(&mut self, background: bool) -> &mut Self {
         self.map.background_growth = background;
         self
