@@ -339,7 +339,7 @@ impl Inode {
         {
             // Short of the grower's length, a later grant (there is one a
             // step at least) prepares it, so that small files never start
-            // the thread or duplicate the descriptor.
+            // the thread.
             let grow_at = if io.growth == Growth::Background
                 && self.len() >= ahead::FROM / 2
                 && ahead::prepare(&mut st, io.fd)
