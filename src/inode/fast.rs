@@ -94,16 +94,22 @@ impl Bias {
     #[cold]
     #[inline(never)]
     fn wait_for_step(&self) -> u64 {
-        let mut spins = 0u32;
-        while self.growing.load(Ordering::Acquire) {
-            spins += 1;
-            if spins < 100 {
-                spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        wait_while(&self.growing);
         self.write_end.load(Ordering::Acquire)
+    }
+}
+
+/// Spins, then yields (the other thread was preempted), until `flag` is
+/// clear; what its clearer stored before is seen after.
+fn wait_while(flag: &AtomicBool) {
+    let mut spins = 0u32;
+    while flag.load(Ordering::Acquire) {
+        spins += 1;
+        if spins < 100 {
+            spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -188,16 +194,8 @@ impl Inode {
             self.bias.streak.store(0, Ordering::Relaxed);
             st.ahead = None;
             heavy_fence();
-            let mut spins = 0u32;
-            while self.bias.active.load(Ordering::Acquire) {
-                spins += 1;
-                if spins < 100 {
-                    spin_loop();
-                } else {
-                    // The writer was preempted mid-copy.
-                    std::thread::yield_now();
-                }
-            }
+            // A write in flight finishes.
+            wait_while(&self.bias.active);
         }
         st
     }
