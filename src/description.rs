@@ -20,6 +20,8 @@ use crate::inode::{At, Growth, check_range, lock};
 use crate::os::{self, Access};
 use crate::window::MapSource;
 
+mod send;
+
 /// The most buffers one vectored call takes, as std passes at most
 /// `IOV_MAX` of them to `readv`/`writev` on Linux.
 const IOV_MAX: usize = 1024;
@@ -67,6 +69,17 @@ pub(crate) trait Store: Send + Sync + Sized + 'static {
     fn caught_up(&self, fd: BorrowedFd<'_>);
     /// Records that a description keeps its cursor in the kernel.
     fn share_offsets(&self) {}
+    /// Writes up to `count > 0` bytes at `offset` into `out` straight out
+    /// of a mapping (see `description/send.rs`); `None` where the store
+    /// cannot.
+    fn send_mapped(
+        &self,
+        _out: BorrowedFd<'_>,
+        _offset: u64,
+        _count: usize,
+    ) -> Option<io::Result<usize>> {
+        None
+    }
 }
 
 /// What clones of one `MmapFile` share, as clones of a `File` share the
@@ -462,39 +475,6 @@ impl<S: Store> Description<S> {
         }
         *pos = new;
         Ok(new)
-    }
-
-    /// Sends the bytes from the cursor to the end to `out` with `sendfile`,
-    /// advancing the cursor by what was sent. `Unsupported` if `out` cannot
-    /// take `sendfile` and nothing was sent, or the store's bytes are not
-    /// the file's.
-    pub(crate) fn send_to(&self, fd: BorrowedFd<'_>, out: BorrowedFd<'_>) -> io::Result<u64> {
-        if !S::SENDS_FILE {
-            return Err(io::ErrorKind::Unsupported.into());
-        }
-        let (mut pos, in_kernel) = self.cursor(fd)?;
-        if in_kernel {
-            return Err(io::ErrorKind::Unsupported.into());
-        }
-        self.check_read()?;
-        let start = *pos;
-        loop {
-            let len = self.store.size(fd)?;
-            let Some(left) = len.checked_sub(*pos).filter(|&n| n > 0) else {
-                break;
-            };
-            // Linux sends at most about 2 GiB a call.
-            let count = usize::try_from(left).unwrap_or(usize::MAX).min(1 << 30);
-            match os::sendfile(out, fd, &mut pos, count) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Unsupported && *pos > start => {
-                    return Err(os::invalid());
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(*pos - start)
     }
 }
 

@@ -273,7 +273,7 @@ fn op(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Op> {
         });
     }
     let handle = |u: &mut Unstructured| handle(u, mix);
-    const WEIGHTS: [u32; 27] = [
+    const WEIGHTS: [u32; 28] = [
         6, // Read
         2, // ReadExact
         2, // ReadToEnd
@@ -301,6 +301,7 @@ fn op(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Op> {
         6, // Outsider
         1, // Fork
         2, // Child
+        1, // WriteTo
     ];
     Ok(match pick(u, &WEIGHTS)? {
         0 => Op::Read {
@@ -383,9 +384,10 @@ fn op(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Op> {
         25 => Op::Fork {
             kid: kids(u, anon, mix)?,
         },
-        _ => Op::Child {
+        26 => Op::Child {
             kid: kids(u, anon, mix)?,
         },
+        _ => Op::WriteTo { h: handle(u)? },
     })
 }
 

@@ -462,6 +462,15 @@ impl crate::description::Store for Inode {
         self.refresh(fd)
     }
 
+    fn send_mapped(
+        &self,
+        out: BorrowedFd<'_>,
+        offset: u64,
+        count: usize,
+    ) -> Option<io::Result<usize>> {
+        Inode::send_mapped(self, out, offset, count)
+    }
+
     #[inline(always)]
     fn read_at(
         &self,

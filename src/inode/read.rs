@@ -15,7 +15,10 @@
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
+
+use rustix::io::Errno;
 
 use super::{Inode, NO_PROBE, check_range};
 use crate::copy::{self, Fault};
@@ -59,6 +62,34 @@ impl Inode {
             copy::copy(buf.as_mut_ptr().cast(), from, n).ok()?;
         }
         Some(n)
+    }
+
+    /// Writes up to `count` bytes at `offset` into `out` by `write(2)`
+    /// straight out of the window, where [`Self::read_fast`] would copy
+    /// them: the inode Exclusive, the range within the window. `None`
+    /// where it is not, and where the kernel's copy faulted before it
+    /// wrote anything (`EFAULT`: an I/O error, which a `sendfile` then
+    /// reports as `File` would). See `description/send.rs`.
+    pub(crate) fn send_mapped(
+        &self,
+        out: BorrowedFd<'_>,
+        offset: u64,
+        count: usize,
+    ) -> Option<io::Result<usize>> {
+        let end = self.exclusive_end.load(Ordering::Acquire);
+        let n = end.checked_sub(offset).filter(|&n| n > 0)?;
+        let n = usize::try_from(n).map_or(count, |n| n.min(count));
+        // SAFETY: `offset + n <= exclusive_end`, within the window `base`
+        // starts, which stays mapped while `self` lives. A page that
+        // faults stops the kernel's copy, which reports it.
+        let sent = unsafe {
+            let from = self.base.load(Ordering::Relaxed).add(offset as usize);
+            os::write_from(out, from, n)
+        };
+        match sent {
+            Err(e) if e.raw_os_error() == Some(Errno::FAULT.raw_os_error()) => None,
+            sent => Some(sent),
+        }
     }
 
     /// `read_at` while Shared, below `fast_end`: the copy with its probe

@@ -438,3 +438,32 @@ fn fork_then_append_stays_exact() {
         );
     });
 }
+
+/// `write_to` after a fork child appended: the cursor is the kernel's, so
+/// `File`'s own copy sends the child's byte, and the length then counts it
+/// (as after `read_to_end`).
+#[test]
+fn write_to_after_a_fork_child_appended() {
+    isolated("regressions::write_to_after_a_fork_child_appended", || {
+        check_cfg(
+            Cfg {
+                init: Data {
+                    len: 0,
+                    seed: 0,
+                    text: false,
+                },
+                ..unobserved()
+            },
+            vec![
+                Op::Fork {
+                    kid: vec![Kid::Do(Op::Write {
+                        h: H::Main,
+                        data: text(1, 0),
+                    })],
+                },
+                Op::WriteTo { h: H::Main },
+                Op::Len { h: H::Main },
+            ],
+        );
+    });
+}

@@ -250,6 +250,7 @@ fn any_op(anon: bool, mix: Mix) -> impl Strategy<Value = Op> {
         2 => (handle(), prop_oneof![Just(0usize), Just(5)])
             .prop_map(|(h, prefix)| Op::ReadToEnd { h, prefix }),
         2 => (handle(), any::<bool>()).prop_map(|(h, prefix)| Op::ReadToString { h, prefix }),
+        1 => handle().prop_map(|h| Op::WriteTo { h }),
         2 => (handle(), prop::collection::vec(size(), fewest_buffers()..4))
             .prop_map(|(h, lens)| Op::ReadVectored { h, lens }),
         6 => (handle(), data()).prop_map(|(h, data)| Op::Write { h, data }),

@@ -255,6 +255,52 @@ pub(crate) fn sendfile(
     }
 }
 
+/// `write(out, buf, len)`, retried on `EINTR`: the bytes a mapping holds,
+/// copied by the kernel. `EFAULT` where the first page of `buf` faults; a
+/// short count where a later one does.
+///
+/// Not rustix's `write`, which takes a `&[u8]`: that would assert that
+/// nobody changes the bytes while the call runs, and other threads may
+/// write the mapping meanwhile (see [`crate::copy`]).
+///
+/// # Safety
+/// `buf` is valid for reads of `len` bytes, apart from pages that fault
+/// (a mapping past the end of its file): the kernel's copy reports them.
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man2/write.2.html)
+pub(crate) unsafe fn write_from(
+    out: BorrowedFd<'_>,
+    buf: *const u8,
+    len: usize,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: forwarded from the caller; the kernel only reads `buf`.
+        let n = unsafe { libc::write(out.as_raw_fd(), buf.cast(), len) };
+        if let Ok(n) = usize::try_from(n) {
+            return Ok(n);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Whether `fd` is a Unix-domain stream socket: `getsockopt(fd,
+/// SOL_SOCKET, SO_TYPE)`, then `SO_DOMAIN`. `false` for anything else, and
+/// where either call fails (`ENOTSOCK` for a file or a pipe).
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man7/socket.7.html)
+///  - [Linux](https://man7.org/linux/man-pages/man2/getsockopt.2.html)
+pub(crate) fn is_unix_stream(fd: BorrowedFd<'_>) -> bool {
+    use rustix::net::{AddressFamily, SocketType, sockopt};
+    sockopt::socket_type(fd).is_ok_and(|t| t == SocketType::STREAM)
+        && sockopt::socket_domain(fd).is_ok_and(|d| d == AddressFamily::UNIX)
+}
+
 /// `memfd_create("mmapfile", MFD_CLOEXEC)`: a file in memory, for
 /// `MmapFile::anonymous`.
 ///

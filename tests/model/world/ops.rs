@@ -158,6 +158,11 @@ pub enum Op {
     Len {
         h: H,
     },
+    /// `MmapFile::write_to` a Unix socket whose other end a thread drains;
+    /// in the `File` world, `io::copy`.
+    WriteTo {
+        h: H,
+    },
     /// Drops the handle (`Main`: as `Reopen { truncate: false }`).
     Drop {
         h: H,
@@ -355,6 +360,7 @@ impl Op {
             | SyncAll { h }
             | Metadata { h }
             | Len { h }
+            | WriteTo { h }
             | IntoFile { h } => Some(h),
             Drop { .. }
             | Reopen { .. }

@@ -139,6 +139,7 @@ impl<M: Model> Run<M> {
             }
             | Op::ReadToEnd { .. }
             | Op::ReadToString { .. }
+            | Op::WriteTo { .. }
                 if m.res.is_ok() =>
             {
                 self.stale_len = false;

@@ -4,8 +4,9 @@
 //! ([`apply_to`]).
 
 use std::fs::{self, File};
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use mmapfile::MmapFile;
@@ -20,6 +21,9 @@ pub(super) trait Model: Handle + AsRawFd + Sized {
     const MAPPED: bool;
     /// `Main` of an anonymous world: a memfd, empty.
     fn anonymous() -> io::Result<Self>;
+    /// Everything from the cursor to the end into `out`: `io::copy` for
+    /// `File`, `MmapFile::write_to`.
+    fn copy_to(&mut self, out: &mut UnixStream) -> io::Result<u64>;
 }
 
 impl Model for File {
@@ -34,12 +38,18 @@ impl Model for File {
         // SAFETY: `fd` is open and owned by no one else.
         Ok(unsafe { File::from_raw_fd(fd) })
     }
+    fn copy_to(&mut self, out: &mut UnixStream) -> io::Result<u64> {
+        io::copy(self, out)
+    }
 }
 
 impl Model for MmapFile {
     const MAPPED: bool = mmapfile::MAPPED_IO;
     fn anonymous() -> io::Result<Self> {
         MmapFile::anonymous()
+    }
+    fn copy_to(&mut self, out: &mut UnixStream) -> io::Result<u64> {
+        self.write_to(out)
     }
 }
 
@@ -238,6 +248,17 @@ pub(super) fn apply_to<T: Model>(f: &mut T, op: &Op) -> Outcome {
         Op::SyncAll { .. } => Outcome::unit(f.h_sync_all()),
         Op::Metadata { .. } => Outcome::of(f.h_metadata().map(|m| m.len())),
         Op::Len { .. } => Outcome::of(f.h_len()),
+        Op::WriteTo { .. } => {
+            let (mut tx, mut rx) = UnixStream::pair().expect("a socket pair");
+            let drain = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                rx.read_to_end(&mut got).map(|_| got)
+            });
+            let sent = f.copy_to(&mut tx);
+            drop(tx);
+            let got = drain.join().expect("the socket's reader");
+            Outcome::of(sent).with(got.expect("read the socket"))
+        }
         Op::Drop { .. }
         | Op::Reopen { .. }
         | Op::IntoFile { .. }

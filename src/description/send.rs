@@ -1,0 +1,136 @@
+//! `MmapFile::write_to`: the bytes from the cursor to the end, into a
+//! socket, pipe or file, by the kernel.
+//!
+//! Two ways, chosen by what `out` is. Measured on an AMD EPYC (Zen 4),
+//! Linux 6.18, sending a page-cached 128 MiB file to a thread that drains
+//! the other end, best of 15 rounds against `io::copy(File)`'s
+//! read-then-write:
+//!
+//! - **Into a Unix-domain stream socket, `write(2)` straight out of the
+//!   mapping**: 2.4–3.4× `io::copy`, where `sendfile` gave 1.6–2.1×. The
+//!   socket takes a `sendfile` as one reference per page, which the
+//!   receiver then copies out page by page; a `write` fills large buffers
+//!   whose copy in runs on our core while the receiver copies the last one
+//!   out on its own.
+//! - **Anything else, `sendfile`**: into TCP it sends page references the
+//!   network stack keeps (2.5–4.3× `io::copy`, against `write`'s
+//!   1.2–2.8×), and into a pipe a `write` was slower still.
+//!
+//! The mapped way applies where a read would be a plain copy
+//! ([`crate::inode::Inode::send_mapped`]): the inode Exclusive, the range
+//! within the window. Elsewhere (Shared, where someone may cut the file
+//! and only a read's probe would tell; past the window) and after the
+//! kernel's copy faulted (an I/O error, which `sendfile` then reports as
+//! `File` would), `sendfile` sends the rest.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use super::{Description, Store, as_file};
+use crate::os;
+
+/// Bytes a call sends at most: Linux sends about 2 GiB a call at most.
+const CALL_MAX: u64 = 1 << 30;
+
+impl<S: Store> Description<S> {
+    /// Sends the bytes from the cursor to the end to `out` (see the module
+    /// docs), advancing the cursor by what was sent; where the cursor is
+    /// the kernel's, as `io::copy` between the two descriptors does.
+    /// `Unsupported` if `out` cannot take `sendfile` and nothing was sent,
+    /// or the store's bytes are not the file's.
+    pub(crate) fn send_to(&self, fd: BorrowedFd<'_>, out: BorrowedFd<'_>) -> io::Result<u64> {
+        if !S::SENDS_FILE {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        let (mut pos, in_kernel) = self.cursor(fd)?;
+        if in_kernel {
+            // `File`'s own copy, at the kernel's offset; it read to the end,
+            // so the length catches up, as after `read_to_end`.
+            let sent = io::copy(&mut &*as_file(fd), &mut &*as_file(out));
+            self.store.caught_up(fd);
+            return sent;
+        }
+        self.check_read()?;
+        let start = *pos;
+        let mut mapped = os::is_unix_stream(out);
+        loop {
+            let len = self.store.size(fd)?;
+            let Some(left) = len.checked_sub(*pos).filter(|&n| n > 0) else {
+                break;
+            };
+            let count = usize::try_from(left.min(CALL_MAX)).unwrap_or(usize::MAX);
+            if mapped {
+                match self.store.send_mapped(out, *pos, count) {
+                    Some(Ok(0)) => break,
+                    Some(Ok(n)) => {
+                        *pos += n as u64;
+                        continue;
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => mapped = false,
+                }
+            }
+            match os::sendfile(out, fd, &mut pos, count) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Unsupported && *pos > start => {
+                    return Err(os::invalid());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(*pos - start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+
+    use crate::{Backend, MmapFile};
+
+    /// The kernel's copy out of the mapping faults where the file no
+    /// longer reaches (cut here through the handle's own descriptor, behind
+    /// the crate's back, which no lease break reports): `send_mapped`
+    /// declines, and `write_to` sends what `sendfile` finds, the file's
+    /// bytes up to its end.
+    #[test]
+    fn a_fault_in_the_kernels_copy_falls_back_to_sendfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8 + 1).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let mut m = MmapFile::options()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let Backend::Shared(desc) = &m.backend else {
+            panic!("not mapped");
+        };
+        let (mut tx, mut rx) = UnixStream::pair().unwrap();
+        assert_eq!(
+            desc.store
+                .send_mapped(std::os::fd::AsFd::as_fd(&tx), 0, 10)
+                .unwrap()
+                .unwrap(),
+            10
+        );
+        rustix::fs::ftruncate(m.fd(), 8192).unwrap();
+        assert!(
+            desc.store
+                .send_mapped(std::os::fd::AsFd::as_fd(&tx), 1 << 19, 10)
+                .is_none()
+        );
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            rx.read_to_end(&mut got).map(|_| got)
+        });
+        assert_eq!(m.write_to(&mut tx).unwrap(), 8192);
+        drop(tx);
+        let got = reader.join().unwrap().unwrap();
+        assert_eq!(got.len(), 10 + 8192);
+        assert!(got[..10] == bytes[..10] && got[10..] == bytes[..8192]);
+    }
+}
