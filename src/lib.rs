@@ -471,11 +471,11 @@ impl MmapFile {
     ///
     /// The kernel moves the bytes, so they are never copied through a
     /// buffer of ours: std's `io::copy` moves a generic reader's bytes
-    /// through an 8 KiB stack buffer, one `write` per 8 KiB. Into a
-    /// Unix-domain stream socket, one `write` straight out of the mapping
-    /// (where the handle is alone with the file); into anything else, and
-    /// otherwise, `sendfile` from the page cache, which was the faster
-    /// of the two for each (measured in the README's Performance section).
+    /// through an 8 KiB stack buffer, one `write` per 8 KiB. A megabyte or
+    /// more into a Unix-domain stream socket goes by one `write` straight
+    /// out of the mapping (where the handle is alone with the file); the
+    /// rest, `sendfile` from the page cache: each the faster of the two
+    /// where it is used (measured in the README's Performance section).
     /// `out` must have a file descriptor (a socket, pipe, file or
     /// terminal); that is also what keeps this safe, since no reference
     /// into the mapping reaches user code. Where the kernel cannot send to

@@ -289,16 +289,17 @@ pub(crate) unsafe fn write_from(
 }
 
 /// Whether `fd` is a Unix-domain stream socket: `getsockopt(fd,
-/// SOL_SOCKET, SO_TYPE)`, then `SO_DOMAIN`. `false` for anything else, and
-/// where either call fails (`ENOTSOCK` for a file or a pipe).
+/// SOL_SOCKET, SO_DOMAIN)`, then, for a Unix-domain one, `SO_TYPE`.
+/// `false` for anything else, and where either call fails (`ENOTSOCK` for
+/// a file or a pipe): one call for all but Unix-domain sockets.
 ///
 /// # References
 ///  - [Linux](https://man7.org/linux/man-pages/man7/socket.7.html)
 ///  - [Linux](https://man7.org/linux/man-pages/man2/getsockopt.2.html)
 pub(crate) fn is_unix_stream(fd: BorrowedFd<'_>) -> bool {
     use rustix::net::{AddressFamily, SocketType, sockopt};
-    sockopt::socket_type(fd).is_ok_and(|t| t == SocketType::STREAM)
-        && sockopt::socket_domain(fd).is_ok_and(|d| d == AddressFamily::UNIX)
+    sockopt::socket_domain(fd).is_ok_and(|d| d == AddressFamily::UNIX)
+        && sockopt::socket_type(fd).is_ok_and(|t| t == SocketType::STREAM)
 }
 
 /// `memfd_create("mmapfile", MFD_CLOEXEC)`: a file in memory, for
