@@ -41,6 +41,8 @@ impl Backend {
                 fd,
                 readable: access.read,
                 writable: access.write,
+                // The description is made once the file is mapped.
+                via: 0,
             },
             key: identity.key,
             reserve: map.reserve,

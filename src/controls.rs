@@ -130,10 +130,16 @@ impl MmapFile {
             };
             match &self.backend {
                 Backend::Shared(d) => {
+                    if matches!(op, PageOp::Lock)
+                        || matches!(op, PageOp::Advise(advice) if advice.is_lasting())
+                    {
+                        d.store.tune();
+                    }
                     let src = crate::inode::MapSource {
                         fd,
                         readable: d.access.read,
                         writable: false,
+                        via: d.id(),
                     };
                     d.store.on_pages(src, offset, len, run)
                 }

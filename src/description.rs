@@ -36,6 +36,8 @@ pub(crate) struct Io<'a> {
     pub(crate) fd: BorrowedFd<'a>,
     pub(crate) access: Access,
     pub(crate) growth: Growth,
+    /// The description's [`Description::id`].
+    pub(crate) via: usize,
 }
 
 impl<'a> Io<'a> {
@@ -46,6 +48,7 @@ impl<'a> Io<'a> {
             fd: self.fd,
             readable: self.access.read,
             writable: self.access.write,
+            via: self.via,
         }
     }
 }
@@ -171,7 +174,14 @@ impl<S: Store> Description<S> {
             fd,
             access: self.access,
             growth: self.growth,
+            via: self.id(),
         }
+    }
+
+    /// What tells this description from the others of its store: its
+    /// address, which stays put inside its `Arc`.
+    pub(crate) fn id(&self) -> usize {
+        self as *const Self as usize
     }
 
     /// The cursor's position, for the lock-free writes of `inode/fast.rs`;

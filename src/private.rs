@@ -71,7 +71,8 @@ impl PrivateMap {
         let window = Box::new(Window {
             base: os::map_private(readable.then_some((fd, file_part)), cap)?,
             cap,
-            writable: true,
+            writable: AtomicBool::new(true),
+            via: Default::default(),
         });
         let advice = Advice::lasting(advice);
         window.advise(&advice, 0, cap as u64);
@@ -109,7 +110,8 @@ impl PrivateMap {
         let window = Box::new(Window {
             base: os::map_private(None, cap)?,
             cap,
-            writable: true,
+            writable: AtomicBool::new(true),
+            via: Default::default(),
         });
         let len = self.len.load(Ordering::Relaxed);
         if fault::sigbus_blocked() {

@@ -68,6 +68,7 @@ impl MmapFile {
                     fd: self.fd(),
                     readable: true,
                     writable: false,
+                    via: d.id(),
                 };
                 let ptr = d.store.pin(src, offset, len)?;
                 Ok(View::pinned(Pinner::Shared(&d.store), ptr, offset, len))

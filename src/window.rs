@@ -10,6 +10,7 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::{Advice, os};
 
@@ -17,7 +18,14 @@ use crate::{Advice, os};
 pub(crate) struct Window {
     pub(crate) base: NonNull<u8>,
     pub(crate) cap: usize,
-    pub(crate) writable: bool,
+    /// Mapped for writing; read with [`Window::writable`]. Cleared, under
+    /// the inode's lock, by a new mapping through a read-only description
+    /// (`Inode::remap_windows`).
+    pub(crate) writable: AtomicBool,
+    /// The description it was mapped through ([`MapSource::via`]), which
+    /// it holds open until it is unmapped or mapped again through another
+    /// (see `Inode::remap_windows`). Changed only under the inode's lock.
+    pub(crate) via: AtomicUsize,
 }
 
 // SAFETY: a window is an address range of a shared file mapping that lives
@@ -32,14 +40,21 @@ unsafe impl Sync for Window {}
 pub(crate) static EMPTY: Window = Window {
     base: NonNull::dangling(),
     cap: 0,
-    writable: false,
+    writable: AtomicBool::new(false),
+    via: AtomicUsize::new(0),
 };
 
 impl Window {
     /// Whether this window covers `..end` with the access needed.
     #[inline]
     pub(crate) fn covers(&self, end: u64, write: bool) -> bool {
-        end <= self.cap as u64 && (self.writable || !write)
+        end <= self.cap as u64 && (self.writable() || !write)
+    }
+
+    /// Whether the window is mapped for writing.
+    #[inline]
+    pub(crate) fn writable(&self) -> bool {
+        self.writable.load(Ordering::Relaxed)
     }
 
     /// The address of byte `offset` of the file.
@@ -135,6 +150,12 @@ pub(crate) struct MapSource<'a> {
     pub(crate) readable: bool,
     /// Whether to map for writing.
     pub(crate) writable: bool,
+    /// The description calling ([`Description::id`]), which a mapping
+    /// made through `fd` holds open; 0 for an inode's first window, made
+    /// before its first description (`Inode::join` fills it in).
+    ///
+    /// [`Description::id`]: crate::description::Description::id
+    pub(crate) via: usize,
 }
 
 /// Maps a window of `wanted` bytes, or, where address space is short, of
@@ -151,7 +172,8 @@ pub(crate) fn map_window(src: MapSource<'_>, wanted: u64, needed: u64) -> io::Re
                 return Ok(Window {
                     base,
                     cap,
-                    writable: src.writable,
+                    writable: AtomicBool::new(src.writable),
+                    via: AtomicUsize::new(src.via),
                 });
             }
             Err(e)

@@ -332,7 +332,7 @@ impl Inode {
             && st.hole.is_none()
             && !st.views.any()
             && st.writes_since_sync >= SYNC_STREAK
-            && current.writable
+            && current.writable()
             && !self.read_only.load(Ordering::Relaxed)
         {
             // Short of the grower's length, a later grant (there is one a

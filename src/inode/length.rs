@@ -179,7 +179,7 @@ impl Inode {
             st.hole = Some(hole);
             self.publish(&st);
             for window in &st.windows {
-                if let Err(e) = window.blank(from, to, window.writable && !read_only) {
+                if let Err(e) = window.blank(from, to, window.writable() && !read_only) {
                     let _ = self.fill_hole(&mut st, io.fd);
                     return Err(e);
                 }

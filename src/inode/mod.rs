@@ -18,7 +18,8 @@
 //! `read.rs`). [`Inode::on_lease_break`] (called by the lease thread),
 //! another member joining, a handle lending its descriptor and a fork move
 //! it to Shared (`members.rs`); a single writable member retries the lease
-//! as the file grows.
+//! as the file grows, and after a member left others behind, the members
+//! left retry it too (see [`Inode::reclaim_lease`]).
 //!
 //! # Lock order
 //! `REGISTRY`, then a description's cursor, then an inode's `state`, then a
@@ -31,13 +32,14 @@ mod lease;
 mod length;
 mod members;
 mod read;
+mod store;
 mod views;
 mod write;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::description::Description;
@@ -106,6 +108,10 @@ pub(crate) struct Inode {
     bias: fast::Bias,
     /// Taken through [`Inode::lock_state`] only.
     state: Mutex<State>,
+    /// Shared reads left before the lease is tried again, after a member
+    /// left others behind; 0 when no try is pending (see
+    /// [`Inode::reclaim_lease`]).
+    reclaim_in: AtomicU32,
 }
 
 /// What changes only under the inode's lock. The lock also serialises
@@ -140,11 +146,15 @@ pub(crate) struct State {
     /// While Shared with a single writable member: the length at which a
     /// write next tries to take the lease.
     lease_retry_at: u64,
+    /// Pages were locked or given lasting advice over a range
+    /// (`lock_memory`, `advise_range`), which a new mapping over a window
+    /// would lose: windows are never mapped again (see `remap_windows`).
+    tuned: bool,
 }
 
 /// An open file description of the inode in this process.
 struct Member {
-    /// The description (`Arc::as_ptr`), to find the member again.
+    /// The description's [`Description::id`], to find the member again.
     id: usize,
     desc: Weak<Description<Inode>>,
     access: Access,
@@ -235,8 +245,14 @@ impl Inode {
             join.src.fd,
         ));
         let mut st = inode.lock_state();
+        for window in &st.windows {
+            // The inode's first window, mapped through this description.
+            let _ = window
+                .via
+                .compare_exchange(0, desc.id(), Ordering::Relaxed, Ordering::Relaxed);
+        }
         st.members.push(Member {
-            id: Arc::as_ptr(&desc) as usize,
+            id: desc.id(),
             desc: Arc::downgrade(&desc),
             access: join.access,
             may_lease: join.opened,
@@ -297,7 +313,9 @@ impl Inode {
                 forked: false,
                 ahead: None,
                 lease_retry_at: 0,
+                tuned: false,
             }),
+            reclaim_in: AtomicU32::new(0),
         });
         inode.publish(&inode.lock_state());
         Ok(inode)
@@ -363,6 +381,10 @@ impl Inode {
         if self.is_exclusive() {
             return Ok(self.len());
         }
+        self.retry_lease();
+        if self.is_exclusive() {
+            return Ok(self.len());
+        }
         if os::file_size(fd)? == self.physical.load(Ordering::Acquire) {
             return Ok(self.len());
         }
@@ -404,9 +426,9 @@ impl Inode {
         window.advise(&st.advice, 0, window.cap as u64);
         if let Some((from, to)) = st.hole {
             // Like every window, blank where the file was cut by us.
-            window.blank(from, to, window.writable).ok()?;
+            window.blank(from, to, window.writable()).ok()?;
         }
-        if window.writable && self.read_only.load(Ordering::Relaxed) {
+        if window.writable() && self.read_only.load(Ordering::Relaxed) {
             // SAFETY: the window is new; nothing has seen it yet.
             unsafe { os::protect(window.base, window.cap, false) }.ok()?;
         }
@@ -425,7 +447,7 @@ impl Inode {
         };
         let read_only = self.read_only.load(Ordering::Relaxed);
         for window in &st.windows {
-            window.restore(fd, from, to, window.writable && !read_only)?;
+            window.restore(fd, from, to, window.writable() && !read_only)?;
             window.advise(&st.advice, from, to);
         }
         st.hole = None;
@@ -447,56 +469,5 @@ impl Drop for Inode {
         }
         // The windows unmap as `state` drops: no handle is left, so no
         // reader holds one.
-    }
-}
-
-impl crate::description::Store for Inode {
-    const SENDS_FILE: bool = true;
-
-    #[inline]
-    fn len(&self) -> u64 {
-        Inode::len(self)
-    }
-
-    fn size(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
-        self.refresh(fd)
-    }
-
-    fn send_mapped(
-        &self,
-        out: BorrowedFd<'_>,
-        offset: u64,
-        count: usize,
-    ) -> Option<io::Result<usize>> {
-        Inode::send_mapped(self, out, offset, count)
-    }
-
-    #[inline(always)]
-    fn read_at(
-        &self,
-        io: &crate::description::Io<'_>,
-        buf: &mut [std::mem::MaybeUninit<u8>],
-        offset: u64,
-    ) -> io::Result<usize> {
-        Inode::read_at(self, io.source(), buf, offset)
-    }
-
-    fn write(
-        &self,
-        io: &crate::description::Io<'_>,
-        bufs: &[io::IoSlice<'_>],
-        at: At,
-    ) -> io::Result<(usize, Option<u64>)> {
-        Inode::write(self, io, bufs, at)
-    }
-
-    fn caught_up(&self, fd: BorrowedFd<'_>) {
-        // Where the kernel's offset went only the kernel knows; the size
-        // tells the length.
-        let _ = self.refresh(fd);
-    }
-
-    fn share_offsets(&self) {
-        Inode::share_offsets(self);
     }
 }

@@ -101,6 +101,7 @@ impl Inode {
         buf: &mut [MaybeUninit<u8>],
         offset: u64,
     ) -> io::Result<usize> {
+        self.retry_lease();
         if ends_by(offset, buf.len(), self.fast_end.load(Ordering::Acquire)) {
             let end = offset + buf.len() as u64;
             let current = self.current();

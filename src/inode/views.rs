@@ -103,11 +103,18 @@ impl Inode {
         op(ptr, (end - start) as usize)
     }
 
+    /// Records that the caller locks pages or gives lasting advice over a
+    /// range of the mapping, which a new mapping would drop (see
+    /// `State::tuned`).
+    pub(crate) fn tune(&self) {
+        self.lock_state().tuned = true;
+    }
+
     /// Makes every window read-only (`true`) or writable again (`false`,
     /// for windows mapped writable).
     pub(crate) fn protect(&self, read_only: bool) -> io::Result<()> {
         let st = self.lock_state();
-        for window in st.windows.iter().filter(|w| w.writable) {
+        for window in st.windows.iter().filter(|w| w.writable()) {
             // SAFETY: the window is ours; while read-only, writes are refused
             // under the lock we hold, before they reach memory.
             unsafe { os::protect(window.base, window.cap, !read_only)? };

@@ -129,7 +129,7 @@ impl Inode {
         if !st.exclusive && done.is_ok() && end >= st.lease_retry_at {
             // Grown by a step since the lease broke: whoever had the file
             // open may have closed it.
-            self.try_lease(&mut st);
+            self.reclaim_lease(&mut st);
             st.lease_retry_at = end.saturating_add(growth_step(end));
         }
         done
