@@ -17,6 +17,7 @@ use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::thread::{self, JoinHandle};
 
 use mmapfile::MmapFile;
@@ -47,6 +48,15 @@ fn to_unix_socket(m: &mut MmapFile) -> (io::Result<u64>, Vec<u8>) {
     (sent, reader.join().unwrap())
 }
 
+/// A scratch directory with a file of `LEN` pattern bytes; its path and
+/// bytes.
+fn data_file() -> (Scratch, PathBuf, Vec<u8>) {
+    let dir = Scratch::new("write-to").unwrap();
+    let path = dir.path().join("data");
+    let bytes = pattern_file(&path, LEN);
+    (dir, path, bytes)
+}
+
 /// From a cursor in the middle, then again from the end: the bytes past
 /// the cursor once, and then nothing.
 fn sends_from_the_cursor(m: &mut MmapFile, bytes: &[u8]) {
@@ -62,9 +72,7 @@ fn sends_from_the_cursor(m: &mut MmapFile, bytes: &[u8]) {
 
 #[test]
 fn into_a_unix_socket_while_exclusive() {
-    let dir = Scratch::new("write-to").unwrap();
-    let path = dir.path().join("data");
-    let bytes = pattern_file(&path, LEN);
+    let (_dir, path, bytes) = data_file();
     let mut m = MmapFile::open(&path).unwrap();
     assert!(m.is_mapped());
     sends_from_the_cursor(&mut m, &bytes);
@@ -72,9 +80,7 @@ fn into_a_unix_socket_while_exclusive() {
 
 #[test]
 fn into_a_unix_socket_while_shared() {
-    let dir = Scratch::new("write-to").unwrap();
-    let path = dir.path().join("data");
-    let bytes = pattern_file(&path, LEN);
+    let (_dir, path, bytes) = data_file();
     let mut m = MmapFile::open(&path).unwrap();
     // Another description open for writing: the inode is Shared.
     let _writer = OpenOptions::new().write(true).open(&path).unwrap();
@@ -103,9 +109,7 @@ fn after_the_file_grew_past_its_reservation() {
 /// Into TCP, a pipe and a file: `sendfile`, with the same bytes.
 #[test]
 fn into_tcp_a_pipe_and_a_file() {
-    let dir = Scratch::new("write-to").unwrap();
-    let path = dir.path().join("data");
-    let bytes = pattern_file(&path, LEN);
+    let (dir, path, bytes) = data_file();
     let mut m = MmapFile::open(&path).unwrap();
 
     let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
@@ -140,9 +144,7 @@ fn into_tcp_a_pipe_and_a_file() {
 /// write.)
 #[test]
 fn a_full_nonblocking_socket_keeps_the_count() {
-    let dir = Scratch::new("write-to").unwrap();
-    let path = dir.path().join("data");
-    let bytes = pattern_file(&path, LEN);
+    let (_dir, path, bytes) = data_file();
     for shared in [false, true] {
         let mut m = MmapFile::open(&path).unwrap();
         let _writer = shared.then(|| OpenOptions::new().write(true).open(&path).unwrap());

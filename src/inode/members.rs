@@ -428,12 +428,7 @@ mod tests {
     fn inode_joined_after_its_last_handle_left_is_shared() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let mut first = MmapFile::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .open(&path)
-            .unwrap();
+        let mut first = open_rw(&path);
         first.write_all(b"hello").unwrap();
         let Backend::Shared(desc) = &first.backend else {
             panic!("not mapped");

@@ -49,6 +49,15 @@ fn check(ops: Vec<Op>) {
     check_on(false, ops);
 }
 
+/// An empty initial file.
+fn no_bytes() -> Data {
+    Data {
+        len: 0,
+        seed: 0,
+        text: false,
+    }
+}
+
 fn bytes(len: usize) -> Data {
     Data {
         len,
@@ -416,11 +425,7 @@ fn fork_then_append_stays_exact() {
         check_cfg(
             Cfg {
                 main_append: true,
-                init: Data {
-                    len: 0,
-                    seed: 0,
-                    text: false,
-                },
+                init: no_bytes(),
                 ..unobserved()
             },
             vec![
@@ -447,11 +452,7 @@ fn write_to_after_a_fork_child_appended() {
     isolated("regressions::write_to_after_a_fork_child_appended", || {
         check_cfg(
             Cfg {
-                init: Data {
-                    len: 0,
-                    seed: 0,
-                    text: false,
-                },
+                init: no_bytes(),
                 ..unobserved()
             },
             vec![
