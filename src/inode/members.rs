@@ -189,7 +189,10 @@ impl Inode {
     #[cold]
     #[inline(never)]
     fn count_down_to_reclaim(&self) {
-        if self.reclaim_in.fetch_sub(1, Ordering::Relaxed) == 1 {
+        // Never below 0: two readers may both have seen 1.
+        let left = (self.reclaim_in)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if left == Ok(1) {
             let mut st = self.lock_state();
             self.reclaim_lease(&mut st);
         }
@@ -324,6 +327,7 @@ mod tests {
     use std::io::Write;
     use std::os::unix::fs::FileExt;
     use std::sync::Arc;
+    use std::sync::atomic::Ordering;
 
     use crate::{Backend, MmapFile};
 
@@ -396,6 +400,20 @@ mod tests {
         assert!(inode(&b).is_exclusive(), "the reader stayed Shared");
         assert_eq!(b.read_at(&mut buf, 99_995).unwrap(), 5);
         assert_eq!(buf[..5], [5; 5]);
+    }
+
+    /// Two readers that both saw the countdown at 1 leave it at 0, not at
+    /// `u32::MAX` (which would cost every Shared read a read-modify-write).
+    #[test]
+    fn the_reclaim_countdown_stops_at_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let f = open_rw(&path);
+        let inode = inode(&f);
+        inode.reclaim_in.store(1, Ordering::Relaxed);
+        inode.count_down_to_reclaim();
+        inode.count_down_to_reclaim();
+        assert_eq!(inode.reclaim_in.load(Ordering::Relaxed), 0);
     }
 
     /// Pages locked through B would be unlocked by a new mapping: the

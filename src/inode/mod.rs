@@ -378,9 +378,6 @@ impl Inode {
     /// The length, caught up with changes made outside this process (or by
     /// `File` handles) where anyone else can make them.
     pub(crate) fn refresh(&self, fd: BorrowedFd<'_>) -> io::Result<u64> {
-        if self.is_exclusive() {
-            return Ok(self.len());
-        }
         self.retry_lease();
         if self.is_exclusive() {
             return Ok(self.len());
