@@ -4,7 +4,8 @@
 //! Contenders in every group: `mmapfile` (this crate), `file`
 //! (`std::fs::File`), `memmap2` (the ceiling: `copy_from_slice` out of a
 //! plain map) and `fmmap` (the closest peer). File size: `MMAPFILE_BENCH_MB`
-//! MiB (default 128). Last, `mmapfile_shared`: random `read_at` again once
+//! MiB (default 128). `random_read_at` also times `offsets_only`, its loop
+//! without the reads. Last, `mmapfile_shared`: random `read_at` again once
 //! a writer has the file open, so that the crate is in the Shared state.
 
 mod common;
@@ -124,6 +125,12 @@ fn random_sizes(
 
 fn random_read_at(c: &mut Criterion, k: &Readers) {
     random_sizes(c, k, |g, size, span| {
+        // The loop's own cost, the offsets without the reads: what every
+        // contender's figure includes.
+        bench_random(g, "offsets_only", size, span, |buf, off| {
+            black_box(off);
+            buf.len()
+        });
         bench_random(g, "mmapfile", size, span, |buf, off| {
             k.mmapfile.read_at(buf, off).expect("MmapFile::read_at")
         });

@@ -18,9 +18,10 @@
 //!   execution at its fixup, which returns how many bytes were left, as the
 //!   kernel's exception tables do.
 //! - **Short copies inline.** Copies of up to 64 bytes (`arch::copy_short`)
-//!   are inline assembly at the call site, each with its own table entry,
-//!   so that a short read costs no call; longer ones call one routine
-//!   (`arch::copy_bytes`).
+//!   are inline assembly at the call site, each with its own table entry
+//!   whose fixup is a label of the caller (`asm goto`), so that a short
+//!   read costs no call and no result to test; longer ones call one
+//!   routine (`arch::copy_bytes`).
 //! - **A probe for a shrink.** A file cut short by someone else leaves the
 //!   page holding its new end mapped, reading zeros past the end without a
 //!   fault. So [`copy_checked`] first reads one byte of a later page, which
@@ -53,13 +54,18 @@ pub(crate) const NON_TEMPORAL_FROM: usize = 2 << 20;
 /// bytes copied may then mix old and new values.
 #[inline(always)]
 pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> Result<(), Fault> {
-    if len == 0 {
-        return Ok(());
+    if len <= crate::arch::INLINE_MAX {
+        // SAFETY: forwarded from the caller, within what `copy_short`
+        // takes. A fault there has moved nothing the caller may keep.
+        return match unsafe { crate::arch::copy_short(dst, src, len) } {
+            true => Ok(()),
+            false => Err(Fault { copied: 0 }),
+        };
     }
     // SAFETY: forwarded from the caller. The source's first byte is the
     // probe: it is read anyway, and a fault there is one the copy would
     // take, reported alike (nothing copied).
-    unsafe { copy_checked(dst, src, len, src) }
+    unsafe { copy_long(dst, src, len, src) }
 }
 
 /// Like [`copy`], but first reads the byte at `probe`: if that faults,
@@ -75,19 +81,34 @@ pub(crate) unsafe fn copy_checked(
     len: usize,
     probe: *const u8,
 ) -> Result<(), Fault> {
-    // SAFETY: forwarded from the caller, and `copy_short` gets no more
-    // than it takes.
-    let left = unsafe {
-        if len <= crate::arch::INLINE_MAX {
-            crate::arch::copy_short(dst, src, len, probe)
-        } else {
-            crate::arch::copy_bytes(dst, src, len, probe)
+    if len <= crate::arch::INLINE_MAX {
+        // SAFETY: forwarded from the caller.
+        if !unsafe { crate::arch::probe(probe) } {
+            return Err(Fault { copied: 0 });
         }
-    };
-    if left == 0 {
-        Ok(())
-    } else {
-        Err(Fault { copied: len - left })
+        // SAFETY: forwarded from the caller.
+        return unsafe { copy(dst, src, len) };
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { copy_long(dst, src, len, probe) }
+}
+
+/// [`copy_checked`] for more than [`crate::arch::INLINE_MAX`] bytes, by
+/// the out-of-line routine, which reads the probe itself.
+///
+/// # Safety
+/// As [`copy_checked`].
+#[inline(always)]
+unsafe fn copy_long(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    probe: *const u8,
+) -> Result<(), Fault> {
+    // SAFETY: forwarded from the caller.
+    match unsafe { crate::arch::copy_bytes(dst, src, len, probe) } {
+        0 => Ok(()),
+        left => Err(Fault { copied: len - left }),
     }
 }
 
@@ -154,7 +175,7 @@ mod tests {
         let map_len = 2 * NON_TEMPORAL_FROM + 2 * page;
         let file = tempfile::tempfile().unwrap();
         file.set_len(file_len as u64).unwrap();
-        let map = crate::os::map_shared(file.as_fd(), map_len, false).unwrap();
+        let map = crate::os::map_shared(file.as_fd(), map_len, true).unwrap();
         let mut dst = vec![0u8; NON_TEMPORAL_FROM + 3 * page];
         let cases = [
             (5, 40),
@@ -198,6 +219,24 @@ mod tests {
             // SAFETY: as above.
             let r = unsafe { copy_checked(dst.as_mut_ptr(), map.as_ptr(), len, past_end) };
             assert_eq!(r, Err(Fault { copied: 0 }), "{len}");
+        }
+        // A short copy that faults has stored nothing: every load comes
+        // before the first store. Into the mapping, a store past the end
+        // faults alike.
+        for len in 1..=crate::arch::INLINE_MAX {
+            let mut dst = [0xAAu8; crate::arch::INLINE_MAX];
+            // SAFETY: the source starts `len / 2` bytes before the file's
+            // end and runs past it (recovered); `dst` holds `len` bytes.
+            let r = unsafe { copy(dst.as_mut_ptr(), past_end.sub(len / 2), len) };
+            assert_eq!(r, Err(Fault { copied: 0 }), "{len}");
+            assert!(
+                dst.iter().all(|&b| b == 0xAA),
+                "{len}: stored before the fault"
+            );
+            // SAFETY: the destination runs past the file's end (recovered);
+            // the source is `dst`, `len` bytes.
+            let r = unsafe { copy(past_end.sub(len / 2), dst.as_ptr(), len) };
+            assert_eq!(r, Err(Fault { copied: 0 }), "{len}: into the mapping");
         }
         // SAFETY: our mapping, no longer used.
         unsafe { crate::os::unmap(map, map_len) };

@@ -210,13 +210,22 @@ macro_rules! dispatch {
 
 /// The assembler lines that register the instructions from numeric label
 /// `$start` up to `$end` (both defined before) with the SIGBUS handler:
-/// a fault there resumes at label `$fixup`. One entry of the fault table
-/// in `crate::os::fault`, whose section name and layout this must match.
+/// a fault there resumes at label `$fixup`, or, in the `label` form, at an
+/// `asm!` label operand (`"{fault}"`), a block of the Rust caller, as
+/// Linux's `asm goto` exception-table entries do. One entry of the fault
+/// table in `crate::os::fault`, whose section name and layout this must
+/// match.
 #[cfg(mapped_io)]
 macro_rules! fixup_entry {
     ($start:literal, $end:literal, $fixup:literal) => {
+        fixup_entry!(@entry $start, $end, $fixup, "b")
+    };
+    ($start:literal, $end:literal, label $fixup:literal) => {
+        fixup_entry!(@entry $start, $end, $fixup, "")
+    };
+    (@entry $start:literal, $end:literal, $fixup:literal, $suffix:literal) => {
         concat!(
-            ".pushsection mmapfile_fixups_v1,\"aR\",%progbits\n",
+            ".pushsection mmapfile_fixups_v2,\"aR\",%progbits\n",
             ".balign 4\n",
             ".long ",
             $start,
@@ -226,7 +235,8 @@ macro_rules! fixup_entry {
             "b - .\n",
             ".long ",
             $fixup,
-            "b - .\n",
+            $suffix,
+            " - .\n",
             ".popsection",
         )
     };

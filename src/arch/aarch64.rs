@@ -159,59 +159,37 @@ pub(crate) unsafe extern "C" fn copy_bytes(
     )
 }
 
-/// Reads the byte at `probe`, then copies `len` bytes, at most
-/// [`INLINE_MAX`], from `src` to `dst`; returns the count left: 0 when
-/// done, `len` after a fault.
+/// Copies `len` bytes, at most [`INLINE_MAX`], from `src` to `dst`;
+/// `false` if an access faulted, and then the caller redoes the copy its
+/// own way.
 ///
 /// Inlined where it is called, with the steps of [`copy_bytes`] for up to
-/// 64 bytes; every instruction from the probe to the last store is
-/// registered in the fault table, with a fixup in this same block that
-/// sets the result to `len` (see the x86_64 version for why).
+/// 64 bytes, every load before the first store, and a fault resuming at
+/// the caller's `fault` label (see the x86_64 version for why).
 ///
 /// # Safety
-/// As [`crate::copy::copy_checked`], and `len <= INLINE_MAX`.
+/// As [`crate::copy::copy`], and `len <= INLINE_MAX`.
 #[inline(always)]
-pub(crate) unsafe fn copy_short(
-    dst: *mut u8,
-    src: *const u8,
-    len: usize,
-    probe: *const u8,
-) -> usize {
-    let left: usize;
+pub(crate) unsafe fn copy_short(dst: *mut u8, src: *const u8, len: usize) -> bool {
     // SAFETY: forwarded from the caller. Only `dst[..len]` is written and
-    // only `src[..len]` and `*probe` are read; every register the block
-    // writes is declared, and the fixup is in the block.
+    // only `src[..len]` is read; every register the block writes is
+    // declared; a fault resumes at `fault`, with the registers the block
+    // had (its inputs unchanged, its scratch registers declared).
     unsafe {
         core::arch::asm!(
             "2:",
-            "ldrb {t:w}, [{probe}]",
             "add {src_end}, {src}, {len}",
             "add {dst_end}, {dst}, {len}",
             "cmp {len}, #16",
-            "b.ls 4f",
-            // 17 to 64: the first 16 and the last 16, and if more than 32
-            // the 16 after the first and the 16 before the last.
-            "ldr {a:q}, [{src}]",
-            "ldur {b:q}, [{src_end}, #-16]",
-            "cmp {len}, #32",
-            "b.ls 3f",
-            "ldr {c:q}, [{src}, #16]",
-            "ldur {d:q}, [{src_end}, #-32]",
-            "str {c:q}, [{dst}, #16]",
-            "stur {d:q}, [{dst_end}, #-32]",
-            "3:",
-            "str {a:q}, [{dst}]",
-            "stur {b:q}, [{dst_end}, #-16]",
-            "b 8f",
+            "b.hi 3f",
             // 8 to 16: the first 8 and the last 8.
-            "4:",
             "cmp {len}, #8",
             "b.lo 5f",
             "ldr {t:x}, [{src}]",
             "ldur {u:x}, [{src_end}, #-8]",
             "str {t:x}, [{dst}]",
             "stur {u:x}, [{dst_end}, #-8]",
-            "b 8f",
+            "b 9f",
             // 4 to 7: the first 4 and the last 4.
             "5:",
             "cmp {len}, #4",
@@ -220,30 +198,41 @@ pub(crate) unsafe fn copy_short(
             "ldur {u:w}, [{src_end}, #-4]",
             "str {t:w}, [{dst}]",
             "stur {u:w}, [{dst_end}, #-4]",
-            "b 8f",
-            // 0 to 3: the first, the last and the middle byte.
-            "6:",
-            "cbz {len}, 8f",
-            "ldrb {t:w}, [{src}]",
-            "ldurb {u:w}, [{src_end}, #-1]",
-            "strb {t:w}, [{dst}]",
-            "sturb {u:w}, [{dst_end}, #-1]",
-            "lsr {u:x}, {len}, #1",
-            "ldrb {t:w}, [{src}, {u:x}]",
-            "strb {t:w}, [{dst}, {u:x}]",
-            "8:",
-            "mov {left}, #0",
             "b 9f",
-            // The fixup.
+            // 2 and 3: the first 2 and the last 2.
+            "6:",
+            "cmp {len}, #2",
+            "b.lo 7f",
+            "ldrh {t:w}, [{src}]",
+            "ldurh {u:w}, [{src_end}, #-2]",
+            "strh {t:w}, [{dst}]",
+            "sturh {u:w}, [{dst_end}, #-2]",
+            "b 9f",
+            // 0 and 1.
             "7:",
-            "mov {left}, {len}",
+            "cbz {len}, 9f",
+            "ldrb {t:w}, [{src}]",
+            "strb {t:w}, [{dst}]",
+            "b 9f",
+            // 17 to 64: the first 16 and the last 16, and if more than 32
+            // the 16 after the first and the 16 before the last.
+            "3:",
+            "ldr {a:q}, [{src}]",
+            "ldur {b:q}, [{src_end}, #-16]",
+            "cmp {len}, #32",
+            "b.ls 4f",
+            "ldr {c:q}, [{src}, #16]",
+            "ldur {d:q}, [{src_end}, #-32]",
+            "str {c:q}, [{dst}, #16]",
+            "stur {d:q}, [{dst_end}, #-32]",
+            "4:",
+            "str {a:q}, [{dst}]",
+            "stur {b:q}, [{dst_end}, #-16]",
             "9:",
-            fixup_entry!("2", "7", "7"),
+            fixup_entry!("2", "9", label "{fault}"),
             dst = in(reg) dst,
             src = in(reg) src,
             len = in(reg) len,
-            probe = in(reg) probe,
-            left = out(reg) left,
             src_end = out(reg) _,
             dst_end = out(reg) _,
             t = out(reg) _,
@@ -252,10 +241,36 @@ pub(crate) unsafe fn copy_short(
             b = out(vreg) _,
             c = out(vreg) _,
             d = out(vreg) _,
+            fault = label { return false },
             options(nostack),
         );
     }
-    left
+    true
+}
+
+/// Reads the byte at `at`; `false` if that faults (see
+/// [`crate::copy::copy_checked`]).
+///
+/// # Safety
+/// `at` is valid for reads of one byte, apart from a page that raises
+/// SIGBUS.
+#[inline(always)]
+pub(crate) unsafe fn probe(at: *const u8) -> bool {
+    // SAFETY: forwarded from the caller; one byte is read into a declared
+    // scratch register, and a fault resumes at `fault`.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ldrb {t:w}, [{at}]",
+            "3:",
+            fixup_entry!("2", "3", label "{fault}"),
+            at = in(reg) at,
+            t = out(reg) _,
+            fault = label { return false },
+            options(nostack, preserves_flags),
+        );
+    }
+    true
 }
 
 /// Where the program counter is in the context the kernel passes an

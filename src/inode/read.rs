@@ -229,8 +229,10 @@ impl Inode {
     }
 }
 
-/// Whether a read of `n > 0` bytes at `offset` ends at or before `bound`.
+/// Whether a read of `n` bytes at `offset` ends at or before `bound`. An
+/// empty read that passes returns 0, as `pread` does for an offset below
+/// `bound` (at most the file's length, so a valid one).
 #[inline(always)]
 fn ends_by(offset: u64, n: usize, bound: u64) -> bool {
-    n > 0 && offset.checked_add(n as u64).is_some_and(|end| end <= bound)
+    offset.checked_add(n as u64).is_some_and(|end| end <= bound)
 }

@@ -10,16 +10,18 @@
 //! # The fault table
 //! Every block of copy instructions, the out-of-line routine and each
 //! inlined short copy alike, registers itself with `fixup_entry!`: three
-//! 32-bit offsets in the section `mmapfile_fixups_v1` (the first
-//! instruction that may fault, the one after the last, the fixup), each
+//! 32-bit offsets in the section `mmapfile_fixups_v2` (the first
+//! instruction that may fault, the one after the last, the fixup: in the
+//! block, or for an inlined copy a label of its caller), each
 //! relative to its own address so that the table needs no relocation at
 //! load time. The linker gathers the entries of every block it keeps and
 //! brackets them with `__start_`/`__stop_` symbols, as for Linux's
 //! `__ex_table`; the section is marked retained (`R`) so that no linker
 //! drops it as unreferenced. Two versions of this crate in one program
 //! share the table, which is harmless: every entry is a correct fixup for
-//! its own instructions, and the `_v1` in the name keeps a different
-//! layout apart. Everything else goes to the disposition that was
+//! its own instructions, and the version in the name keeps a different
+//! layout apart (`_v2` since fixups may lie outside their block, which
+//! `_v1`'s check rejects). Everything else goes to the disposition that was
 //! there before, run as the kernel would run it (with its `sa_mask`,
 //! `SA_NODEFER` and `SA_RESETHAND`). If that handler changes the
 //! disposition (std's resets it to the default for any SIGBUS that is not a
@@ -121,9 +123,9 @@ struct Entry {
 }
 
 unsafe extern "C" {
-    #[link_name = "__start_mmapfile_fixups_v1"]
+    #[link_name = "__start_mmapfile_fixups_v2"]
     static TABLE_START: [Entry; 0];
-    #[link_name = "__stop_mmapfile_fixups_v1"]
+    #[link_name = "__stop_mmapfile_fixups_v2"]
     static TABLE_STOP: [Entry; 0];
 }
 
@@ -171,9 +173,10 @@ mod imp {
         // The table must be what the handler expects: it lists the
         // out-of-line routine, and every entry's range is a real one.
         let routine = crate::copy::routine_start();
-        let sane = table()
-            .iter()
-            .all(|e| target(&e.start) < target(&e.end) && target(&e.end) <= target(&e.fixup));
+        let sane = table().iter().all(|e| {
+            let range = target(&e.start)..target(&e.end);
+            !range.is_empty() && !range.contains(&target(&e.fixup))
+        });
         if !sane || !table().iter().any(|e| target(&e.start) == routine) {
             return false;
         }
