@@ -77,7 +77,11 @@
 //!   longer reaches it), or, in the file's last page, asks the kernel for
 //!   the size (`statx`), so every call sees a shrink made before it. A
 //!   thread that blocks SIGBUS, which such a fault would kill, uses
-//!   `pread`/`pwrite` instead.
+//!   `pread`/`pwrite` instead. Nothing tells a process that the others
+//!   closed the file, so a Shared handle asks for the lease again: a single
+//!   writer at each growth step, and every handle after 1,024 of its Shared
+//!   calls, then after twice as many at each refusal, up to 8,192 (a
+//!   refusal costs a few `fcntl`s). Once granted, the handle is Alone.
 //!
 //! After `fork` (but not `posix_spawn`, which `std::process::Command` uses
 //! where it can), parent and child share each handle's open file
@@ -120,7 +124,10 @@
 //!   `/proc/sys/fs/lease-break-time` (45 s by default), after which the
 //!   kernel takes the lease away (and the holder may then leave padding).
 //!   A process that only reads holds a read lease, which only opens for
-//!   writing and truncations wait for.
+//!   writing and truncations wait for. A handle that keeps working takes
+//!   the lease back after the other process closes the file (see
+//!   [How it works](#how-it-works)), so a file that others open over and
+//!   over makes them wait once per lease taken back.
 //! - **[`MmapFile::len`]** (which `File` lacks) makes no system call: after
 //!   another process changes the size, it reports the old length until a
 //!   call of this handle meets the change (any access near or past the new

@@ -273,7 +273,7 @@ fn op(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Op> {
         });
     }
     let handle = |u: &mut Unstructured| handle(u, mix);
-    const WEIGHTS: [u32; 28] = [
+    const WEIGHTS: [u32; 29] = [
         6, // Read
         2, // ReadExact
         2, // ReadToEnd
@@ -302,6 +302,7 @@ fn op(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Op> {
         1, // Fork
         2, // Child
         1, // WriteTo
+        1, // KeepReading
     ];
     Ok(match pick(u, &WEIGHTS)? {
         0 => Op::Read {
@@ -387,7 +388,12 @@ fn op(u: &mut Unstructured, anon: bool, mix: Mix) -> Result<Op> {
         26 => Op::Child {
             kid: kids(u, anon, mix)?,
         },
-        _ => Op::WriteTo { h: handle(u)? },
+        27 => Op::WriteTo { h: handle(u)? },
+        _ => Op::KeepReading {
+            h: handle(u)?,
+            len: u.int_in_range(0..=64)?,
+            offset: offset(u, anon)?,
+        },
     })
 }
 

@@ -5,15 +5,10 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use super::{Inode, Member, State, lease, write};
 use crate::description::Description;
 use crate::os::{self, LeaseKind};
-
-/// Shared reads after which the members left behind by another retry the
-/// lease (see [`Inode::reclaim_lease`]).
-const RECLAIM_AFTER: u32 = 1024;
 
 impl Inode {
     /// Under the lock: takes the leases that make the inode Exclusive, if
@@ -21,17 +16,10 @@ impl Inode {
     /// refusal (another description exists, a file system without leases,
     /// a file someone else owns) leaves it Shared.
     pub(super) fn try_lease(&self, st: &mut State) {
-        if st.exclusive || st.forked || st.members.is_empty() {
+        if st.exclusive || !Self::leasable(st) {
             return;
         }
-        if !st.members.iter().all(|m| m.may_lease) {
-            return;
-        }
-        let writable = st.members.iter().any(|m| m.access.write);
-        if writable && st.members.len() > 1 {
-            return;
-        }
-        let kind = if writable {
+        let kind = if st.members.iter().any(|m| m.access.write) {
             LeaseKind::Write
         } else {
             LeaseKind::Read
@@ -53,6 +41,17 @@ impl Inode {
             }
             Err(_) => self.release_leases(st),
         }
+    }
+
+    /// Whether the members as they are could all hold leases, if no one
+    /// else had the file open: not after a fork, not where a member may
+    /// not (its descriptor lent out), and not for two writable members.
+    pub(super) fn leasable(st: &State) -> bool {
+        let writers = st.members.iter().filter(|m| m.access.write).count();
+        !st.forked
+            && !st.members.is_empty()
+            && st.members.iter().all(|m| m.may_lease)
+            && (writers == 0 || st.members.len() == 1)
     }
 
     /// Under the lock: takes a lease of `kind` for member `i`, through one
@@ -107,95 +106,7 @@ impl Inode {
         st.lease_retry_at = self.len().saturating_add(write::growth_step(self.len()));
         self.publish(st);
         self.release_leases(st);
-    }
-
-    /// Under the lock: maps every window made through a description that
-    /// is no longer a member again, through a member's descriptor, then
-    /// tries the lease. A mapping holds open the description it was made
-    /// through, and the kernel refuses a lease while another description
-    /// of the file is open: without this, handles that outlive the one
-    /// that mapped the file would stay Shared for as long as the inode
-    /// lives.
-    ///
-    /// A new mapping costs about what unmapping the window's resident pages
-    /// does (2.2 ms for 64 MiB here, against 20 µs for the close), so it is
-    /// made only for a member that keeps working: at a write's growth step
-    /// (as the lease is retried while Shared), or after [`RECLAIM_AFTER`]
-    /// Shared reads (some 300 ns dearer each than Exclusive ones). A handle
-    /// that is closed soon after, as a server's is, never pays it.
-    pub(super) fn reclaim_lease(&self, st: &mut State) {
-        self.reclaim_in.store(0, Ordering::Relaxed);
-        if !st.exclusive && self.remap_windows(st) {
-            self.try_lease(st);
-        }
-    }
-
-    /// Under the lock: [`Self::reclaim_lease`]'s new mappings. Says whether
-    /// no window holds a description that left now: `false`, changing
-    /// nothing or only some windows, where the new mapping would not be
-    /// the same (pages locked or advised by range, `State::tuned`; a hole;
-    /// live views; a fork), or no member can map the windows.
-    fn remap_windows(&self, st: &State) -> bool {
-        let held = || {
-            st.windows.iter().filter(|w| {
-                let via = w.via.load(Ordering::Relaxed);
-                via != 0 && st.members.iter().all(|m| m.id != via)
-            })
-        };
-        if held().next().is_none() {
-            return true;
-        }
-        if st.forked || st.tuned || st.hole.is_some() || st.views.any() {
-            return false;
-        }
-        // Through a member that can write, if a window was writable; else
-        // the windows are read-only from now on (a writer that joins later
-        // maps a window of its own).
-        let write = held().any(|w| w.writable());
-        let readers = || st.members.iter().filter(|m| m.access.read);
-        let Some((member, fd)) = readers()
-            .filter(|m| m.access.write || !write)
-            .chain(readers())
-            .find_map(|m| Some((m, m.desc.upgrade()?.first_fd()?)))
-        else {
-            return false;
-        };
-        // SAFETY: the member's descriptor is open while the member exists.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let read_only = self.read_only.load(Ordering::Relaxed);
-        for window in held() {
-            let cap = window.cap as u64;
-            let writable = window.writable() && member.access.write;
-            if window.restore(fd, 0, cap, writable && !read_only).is_err() {
-                return false;
-            }
-            window.advise(&st.advice, 0, cap);
-            window.writable.store(writable, Ordering::Relaxed);
-            window.via.store(member.id, Ordering::Relaxed);
-        }
-        true
-    }
-
-    /// On the Shared read paths (below `fast_end`, and a length caught up):
-    /// counts down to [`Self::reclaim_lease`] after a member left others
-    /// behind. One load when none did.
-    #[inline(always)]
-    pub(super) fn retry_lease(&self) {
-        if self.reclaim_in.load(Ordering::Relaxed) != 0 {
-            self.count_down_to_reclaim();
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn count_down_to_reclaim(&self) {
-        // Never below 0: two readers may both have seen 1.
-        let left = (self.reclaim_in)
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        if left == Ok(1) {
-            let mut st = self.lock_state();
-            self.reclaim_lease(&mut st);
-        }
+        self.arm_reclaim(st);
     }
 
     /// Called by the lease thread when a lease of this inode may be
@@ -260,10 +171,11 @@ impl Inode {
                 self.publish(&st);
             } else if !st.exclusive {
                 self.try_lease(&mut st);
-                if !into_file && !st.exclusive {
-                    // This descriptor is still open, and the kernel refuses
-                    // a lease while it is: the members left try again later.
-                    self.reclaim_in.store(RECLAIM_AFTER, Ordering::Relaxed);
+                if !st.exclusive {
+                    // This descriptor is still open (or lives on as a
+                    // `File`), and the kernel refuses a lease while it is:
+                    // the members left try again later.
+                    self.arm_reclaim(&mut st);
                 }
             }
             return trimmed;
@@ -327,116 +239,9 @@ mod tests {
     use std::io::Write;
     use std::os::unix::fs::FileExt;
     use std::sync::Arc;
-    use std::sync::atomic::Ordering;
 
+    use crate::inode::tests::open_rw;
     use crate::{Backend, MmapFile};
-
-    /// The inode of a mapped handle.
-    fn inode(f: &MmapFile) -> &super::Inode {
-        match &f.backend {
-            Backend::Shared(desc) => &desc.store,
-            _ => panic!("not mapped"),
-        }
-    }
-
-    fn open_rw(path: &std::path::Path) -> MmapFile {
-        MmapFile::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .open(path)
-            .unwrap()
-    }
-
-    /// Open A, open B, drop A: B is alone with the file, and takes the
-    /// lease back at its next growth step, though A's description mapped
-    /// the windows (they are mapped again through B's).
-    #[test]
-    fn a_writer_left_alone_takes_the_lease_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let mut a = MmapFile::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .reserve(64 << 10)
-            .open(&path)
-            .unwrap();
-        a.write_all(&[7; 300 << 10]).unwrap();
-        let windows = inode(&a).lock_state().windows.len();
-        assert!(windows >= 2, "{windows} windows");
-        let b = open_rw(&path);
-        assert!(!inode(&b).is_exclusive());
-        drop(a);
-        b.write_all_at(b"b", 10).unwrap();
-        assert!(!inode(&b).is_exclusive(), "no growth step yet");
-        b.write_all_at(&[8; 200 << 10], 300 << 10).unwrap();
-        assert!(inode(&b).is_exclusive(), "B stayed Shared");
-        let mut buf = [0; 3];
-        b.read_exact_at(&mut buf, 9).unwrap();
-        assert_eq!(&buf, &[7, b'b', 7]);
-        b.write_all_at(b"end", 500 << 10).unwrap();
-        drop(b);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), (500 << 10) + 3);
-    }
-
-    /// Open a writer, open a reader, drop the writer: the reader takes a
-    /// read lease after `RECLAIM_AFTER` reads, and not before (a handle
-    /// closed soon after would not gain what the new mapping costs).
-    #[test]
-    fn a_reader_left_alone_takes_the_lease_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let mut a = open_rw(&path);
-        a.write_all(&[5; 100_000]).unwrap();
-        let b = MmapFile::open(&path).unwrap();
-        drop(a);
-        let mut buf = [0; 10];
-        for _ in 1..super::RECLAIM_AFTER {
-            assert_eq!(b.read_at(&mut buf, 1000).unwrap(), 10);
-        }
-        assert!(!inode(&b).is_exclusive(), "reclaimed early");
-        assert_eq!(b.read_at(&mut buf, 1000).unwrap(), 10);
-        assert!(inode(&b).is_exclusive(), "the reader stayed Shared");
-        assert_eq!(b.read_at(&mut buf, 99_995).unwrap(), 5);
-        assert_eq!(buf[..5], [5; 5]);
-    }
-
-    /// Two readers that both saw the countdown at 1 leave it at 0, not at
-    /// `u32::MAX` (which would cost every Shared read a read-modify-write).
-    #[test]
-    fn the_reclaim_countdown_stops_at_zero() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let f = open_rw(&path);
-        let inode = inode(&f);
-        inode.reclaim_in.store(1, Ordering::Relaxed);
-        inode.count_down_to_reclaim();
-        inode.count_down_to_reclaim();
-        assert_eq!(inode.reclaim_in.load(Ordering::Relaxed), 0);
-    }
-
-    /// Pages locked through B would be unlocked by a new mapping: the
-    /// windows stay as they are, and B Shared, with `File`'s results.
-    #[test]
-    fn locked_pages_keep_their_mapping() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let mut a = open_rw(&path);
-        a.write_all(&[3; 8192]).unwrap();
-        let b = open_rw(&path);
-        if b.lock_memory().is_err() {
-            // RLIMIT_MEMLOCK too small here: nothing to keep.
-            return;
-        }
-        drop(a);
-        b.write_all_at(b"b", 0).unwrap();
-        b.write_all_at(&[9; 200 << 10], 8192).unwrap();
-        assert!(!inode(&b).is_exclusive(), "the windows were mapped again");
-        let mut buf = [0; 2];
-        b.read_exact_at(&mut buf, 0).unwrap();
-        assert_eq!(&buf, &[b'b', 3]);
-    }
 
     /// An inode can outlive its last handle for a moment (an open on
     /// another thread found it in the registry just before). The handle

@@ -17,9 +17,9 @@
 //! equals `len` after each of our calls, and reads and writes probe (see
 //! `read.rs`). [`Inode::on_lease_break`] (called by the lease thread),
 //! another member joining, a handle lending its descriptor and a fork move
-//! it to Shared (`members.rs`); a single writable member retries the lease
-//! as the file grows, and after a member left others behind, the members
-//! left retry it too (see [`Inode::reclaim_lease`]).
+//! it to Shared (`members.rs`); it tries the lease again as a single
+//! writable member grows the file, and every so many Shared operations
+//! (`reclaim.rs`).
 //!
 //! # Lock order
 //! `REGISTRY`, then a description's cursor, then an inode's `state`, then a
@@ -32,6 +32,7 @@ mod lease;
 mod length;
 mod members;
 mod read;
+mod reclaim;
 mod store;
 mod views;
 mod write;
@@ -108,9 +109,8 @@ pub(crate) struct Inode {
     bias: fast::Bias,
     /// Taken through [`Inode::lock_state`] only.
     state: Mutex<State>,
-    /// Shared reads left before the lease is tried again, after a member
-    /// left others behind; 0 when no try is pending (see
-    /// [`Inode::reclaim_lease`]).
+    /// Shared operations left before the lease is tried again; 0 when no
+    /// try is pending (see `reclaim.rs`).
     reclaim_in: AtomicU32,
 }
 
@@ -150,6 +150,10 @@ pub(crate) struct State {
     /// (`lock_memory`, `advise_range`), which a new mapping over a window
     /// would lose: windows are never mapped again (see `remap_windows`).
     tuned: bool,
+    /// While Shared: how many operations the last count down to a try of
+    /// the lease ran; after a refusal the next runs twice as many (see
+    /// `reclaim.rs`).
+    reclaim_every: u32,
 }
 
 /// An open file description of the inode in this process.
@@ -314,6 +318,7 @@ impl Inode {
                 ahead: None,
                 lease_retry_at: 0,
                 tuned: false,
+                reclaim_every: 0,
             }),
             reclaim_in: AtomicU32::new(0),
         });
@@ -466,5 +471,29 @@ impl Drop for Inode {
         }
         // The windows unmap as `state` drops: no handle is left, so no
         // reader holds one.
+    }
+}
+
+/// What the unit tests of the inode's parts share.
+#[cfg(test)]
+mod tests {
+    use crate::{Backend, MmapFile};
+
+    /// The inode of a mapped handle.
+    pub(super) fn inode(f: &MmapFile) -> &super::Inode {
+        match &f.backend {
+            Backend::Shared(desc) => &desc.store,
+            _ => panic!("not mapped"),
+        }
+    }
+
+    /// Opens `path` to read and write, created if missing.
+    pub(super) fn open_rw(path: &std::path::Path) -> MmapFile {
+        MmapFile::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .open(path)
+            .unwrap()
     }
 }

@@ -126,11 +126,15 @@ impl Inode {
         let plan = self.plan(&mut st, io, at, offset, total)?;
         let done = self.carry_out(&mut st, io, bufs, at, plan);
         let end = self.len();
-        if !st.exclusive && done.is_ok() && end >= st.lease_retry_at {
-            // Grown by a step since the lease broke: whoever had the file
-            // open may have closed it.
-            self.reclaim_lease(&mut st);
-            st.lease_retry_at = end.saturating_add(growth_step(end));
+        if !st.exclusive && done.is_ok() {
+            if end >= st.lease_retry_at {
+                // Grown by a step since the lease broke: whoever had the
+                // file open may have closed it.
+                self.reclaim_lease(&mut st);
+                st.lease_retry_at = end.saturating_add(growth_step(end));
+            } else {
+                self.retry_lease_locked(&mut st);
+            }
         }
         done
     }

@@ -468,3 +468,41 @@ fn write_to_after_a_fork_child_appended() {
         );
     });
 }
+
+/// The outsider's first write breaks our lease and its close lets a
+/// handle that keeps reading take it back; after our next write (with its
+/// step of zeros) the outsider's append lands right after our bytes.
+#[test]
+fn lease_taken_back_after_the_outsider_closes() {
+    let keep_reading = |offset| Op::KeepReading {
+        h: H::Main,
+        len: 16,
+        offset,
+    };
+    check_cfg(
+        unobserved(),
+        vec![
+            Op::Write {
+                h: H::Main,
+                data: text(100, 1),
+            },
+            Op::Outsider {
+                cmd: Out::WriteAt {
+                    data: text(1, 2),
+                    at: Pos::End(10),
+                },
+            },
+            Op::Outsider { cmd: Out::Close },
+            keep_reading(90),
+            Op::Write {
+                h: H::Main,
+                data: text(50, 3),
+            },
+            Op::Outsider {
+                cmd: Out::Append { data: text(3, 4) },
+            },
+            keep_reading(140),
+            Op::Len { h: H::Main },
+        ],
+    );
+}

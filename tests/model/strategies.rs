@@ -262,6 +262,8 @@ fn any_op(anon: bool, mix: Mix) -> impl Strategy<Value = Op> {
         4 => (handle(), size(), offset(anon)).prop_map(|(h, len, offset)| Op::ReadAt { h, len, offset }),
         2 => (handle(), size(), offset(anon))
             .prop_map(|(h, len, offset)| Op::ReadExactAt { h, len, offset }),
+        2 => (handle(), 0usize..65, offset(anon))
+            .prop_map(|(h, len, offset)| Op::KeepReading { h, len, offset }),
         4 => (handle(), data(), offset(anon))
             .prop_map(|(h, data, offset)| Op::WriteAt { h, data, offset }),
         2 => (handle(), data(), offset(anon))

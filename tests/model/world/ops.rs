@@ -77,6 +77,11 @@ impl fmt::Debug for Data {
     }
 }
 
+/// How many reads [`Op::KeepReading`] makes: more than the most Shared
+/// operations an inode counts between two tries of its lease (8,192, in
+/// `src/inode/reclaim.rs`), so that the crate tries it during them.
+pub const KEEP_READING: usize = 8200;
+
 #[derive(Clone, Debug)]
 pub enum Op {
     Read {
@@ -124,6 +129,15 @@ pub enum Op {
         offset: u64,
     },
     ReadExactAt {
+        h: H,
+        len: usize,
+        offset: u64,
+    },
+    /// [`KEEP_READING`] `read_at`s of `len` bytes at `offset`: a handle
+    /// that keeps working, long enough for the crate to try its lease
+    /// again while Shared. The outcome is the first read's, with the count
+    /// of the reads after it that returned the same.
+    KeepReading {
         h: H,
         len: usize,
         offset: u64,
@@ -352,6 +366,7 @@ impl Op {
             | StreamPosition { h }
             | ReadAt { h, .. }
             | ReadExactAt { h, .. }
+            | KeepReading { h, .. }
             | WriteAt { h, .. }
             | WriteAllAt { h, .. }
             | SetLen { h, .. }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use mmapfile::MmapFile;
 
-use super::ops::{Cfg, Data, H, Op};
+use super::ops::{Cfg, Data, H, KEEP_READING, Op};
 use crate::twin::{FILL, Handle, Open, Outcome, round_trip};
 
 /// What the model needs of a handle type beyond [`Handle`], implemented by
@@ -237,6 +237,19 @@ pub(super) fn apply_to<T: Model>(f: &mut T, op: &Op) -> Outcome {
         Op::ReadExactAt { len, offset, .. } => {
             let mut buf = vec![FILL; *len];
             Outcome::unit(f.read_exact_at(&mut buf, *offset)).with(buf)
+        }
+        Op::KeepReading { len, offset, .. } => {
+            let mut first = vec![FILL; *len];
+            let res = f.read_at(&mut first, *offset);
+            let n = res.as_ref().ok().copied();
+            let mut again = vec![FILL; *len];
+            let same = (1..KEEP_READING)
+                .filter(|_| {
+                    again.fill(FILL);
+                    f.read_at(&mut again, *offset).ok() == n && again == first
+                })
+                .count();
+            Outcome::count(res.map(|_| same)).with(first)
         }
         Op::WriteAt { data, offset, .. } => Outcome::count(f.write_at(&data.bytes(), *offset)),
         Op::WriteAllAt { data, offset, .. } => {
