@@ -14,7 +14,8 @@ impl Inode {
     /// Under the lock: takes the leases that make the inode Exclusive, if
     /// every member may (see the module docs). Costs a few `fcntl`s; a
     /// refusal (another description exists, a file system without leases,
-    /// a file someone else owns) leaves it Shared.
+    /// a file someone else owns) leaves it Shared, counting down to the
+    /// next try (`reclaim.rs`).
     pub(super) fn try_lease(&self, st: &mut State) {
         if st.exclusive || !Self::leasable(st) {
             return;
@@ -27,6 +28,7 @@ impl Inode {
         for i in 0..st.members.len() {
             if !self.lease_member(st, i, kind) {
                 self.release_leases(st);
+                self.count_to_next_try(st);
                 return;
             }
         }
@@ -39,7 +41,10 @@ impl Inode {
                 st.exclusive = true;
                 self.set_lengths(st, size);
             }
-            Err(_) => self.release_leases(st),
+            Err(_) => {
+                self.release_leases(st);
+                self.count_to_next_try(st);
+            }
         }
     }
 
@@ -106,7 +111,8 @@ impl Inode {
         st.lease_retry_at = self.len().saturating_add(write::growth_step(self.len()));
         self.publish(st);
         self.release_leases(st);
-        self.arm_reclaim(st);
+        st.reclaim_every = 0;
+        self.count_to_next_try(st);
     }
 
     /// Called by the lease thread when a lease of this inode may be
@@ -170,13 +176,11 @@ impl Inode {
                 st.exclusive = false;
                 self.publish(&st);
             } else if !st.exclusive {
+                // Refused while this descriptor is still open (or lives on
+                // as a `File`): the members left count down to a try from
+                // the start.
+                st.reclaim_every = 0;
                 self.try_lease(&mut st);
-                if !st.exclusive {
-                    // This descriptor is still open (or lives on as a
-                    // `File`), and the kernel refuses a lease while it is:
-                    // the members left try again later.
-                    self.arm_reclaim(&mut st);
-                }
             }
             return trimmed;
         }

@@ -151,8 +151,8 @@ pub(crate) struct State {
     /// would lose: windows are never mapped again (see `remap_windows`).
     tuned: bool,
     /// While Shared: how many operations the last count down to a try of
-    /// the lease ran; after a refusal the next runs twice as many (see
-    /// `reclaim.rs`).
+    /// the lease ran (0: none since the state changed); after a refusal
+    /// the next runs twice as many (see `reclaim.rs`).
     reclaim_every: u32,
 }
 
