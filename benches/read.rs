@@ -7,6 +7,9 @@
 //! MiB (default 128). `random_read_at` also times `offsets_only`, its loop
 //! without the reads. Last, `mmapfile_shared`: random `read_at` again once
 //! a writer has the file open, so that the crate is in the Shared state.
+//! And `open_read_close`: a small file opened, read whole and closed, each
+//! iteration (`mmapfile` with the default `map_after`, `mmapfile_at_open`
+//! with `map_after(0)`).
 
 mod common;
 
@@ -47,6 +50,7 @@ fn main() {
     read_to_end(&mut c, &readers);
     line_scan(&mut c, &text, lines);
     threaded_read_at(&mut c, &readers);
+    open_read_close(&mut c, &scratch);
     // Last: a writer's open ends the read lease for good.
     random_read_at_shared(&mut c, &readers, &data);
     c.final_summary();
@@ -241,6 +245,59 @@ fn read_to_end(c: &mut Criterion, k: &Readers) {
             v
         })
     });
+    g.finish();
+}
+
+/// Opens a file of each size, reads it whole into a reused vector, closes
+/// it: a parser's or a config loader's whole use of a file.
+fn open_read_close(c: &mut Criterion, scratch: &Scratch) {
+    let mut g = c.benchmark_group("open_read_close");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    for len in [100u64, 4 << 10, 64 << 10, 1 << 20] {
+        let label = size_label(len);
+        let path = scratch
+            .binary(&format!("small-{len}.bin"), len)
+            .expect("generate a small file");
+        g.throughput(Throughput::Bytes(len));
+        let mut v = Vec::with_capacity(len as usize + 64);
+        let mut whole =
+            |g: &mut BenchmarkGroup<'_, WallTime>, name: &str, read: &dyn Fn(&mut Vec<u8>)| {
+                g.bench_function(BenchmarkId::new(name, &label), |b| {
+                    b.iter(|| {
+                        v.clear();
+                        read(&mut v);
+                        assert_eq!(v.len() as u64, len);
+                    })
+                });
+            };
+        whole(&mut g, "file", &|v| {
+            std::fs::File::open(&path)
+                .and_then(|mut f| f.read_to_end(v))
+                .expect("File::read_to_end");
+        });
+        whole(&mut g, "mmapfile", &|v| {
+            MmapFile::open(&path)
+                .and_then(|mut f| f.read_to_end(v))
+                .expect("MmapFile::read_to_end");
+        });
+        whole(&mut g, "mmapfile_at_open", &|v| {
+            MmapFile::options()
+                .read(true)
+                .map_after(0)
+                .open(&path)
+                .and_then(|mut f| f.read_to_end(v))
+                .expect("MmapFile::read_to_end");
+        });
+        whole(&mut g, "memmap2", &|v| {
+            let f = std::fs::File::open(&path).expect("File::open");
+            // SAFETY: the benchmark owns the file: nothing writes or
+            // truncates it while it is mapped.
+            let map = unsafe { memmap2::Mmap::map(&f) }.expect("memmap2 map");
+            v.extend_from_slice(&map);
+        });
+    }
     g.finish();
 }
 

@@ -5,8 +5,10 @@
 
 use std::io;
 
+#[cfg(mapped_io)]
+use crate::Backend;
 use crate::range::check_range;
-use crate::{Backend, MmapFile, os};
+use crate::{MmapFile, os};
 
 /// Advice to the kernel about how the mapping will be used: `madvise(2)`.
 ///
@@ -61,6 +63,7 @@ impl Advice {
         advice.iter().copied().filter(|a| a.is_lasting()).collect()
     }
 
+    #[cfg(mapped_io)]
     pub(crate) fn is_lasting(self) -> bool {
         matches!(
             self,
@@ -128,7 +131,7 @@ impl MmapFile {
                 PageOp::Lock => os::lock_pages(ptr, n),
                 PageOp::Unlock => os::unlock_pages(ptr, n),
             };
-            match &self.backend {
+            match self.mapped_backend() {
                 Backend::Shared(d) => {
                     if matches!(op, PageOp::Lock)
                         || matches!(op, PageOp::Advise(advice) if advice.is_lasting())
@@ -144,7 +147,7 @@ impl MmapFile {
                     d.store.on_pages(src, offset, len, run)
                 }
                 Backend::Private(d) => d.store.on_pages(offset, len, run),
-                Backend::Syscalls => Err(not_mapped()),
+                _ => Err(not_mapped()),
             }
         }
         #[cfg(not(mapped_io))]
@@ -189,7 +192,7 @@ impl MmapFile {
     /// `off_t` (`InvalidInput` on Windows).
     pub fn advise_range(&self, advice: Advice, offset: u64, len: u64) -> io::Result<()> {
         #[cfg(mapped_io)]
-        if advice == Advice::DontNeed && matches!(&self.backend, Backend::Private(_)) {
+        if advice == Advice::DontNeed && matches!(self.mapped_backend(), Backend::Private(_)) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "DontNeed would discard a private mapping's writes",
@@ -270,7 +273,11 @@ impl MmapFile {
     ///  - [Linux](https://man7.org/linux/man-pages/man2/mprotect.2.html)
     pub fn protect(&self, protection: Protection) -> io::Result<()> {
         let read_only = protection == Protection::ReadOnly;
-        match &self.backend {
+        #[cfg(mapped_io)]
+        let backend = self.mapped_backend();
+        #[cfg(not(mapped_io))]
+        let backend = &self.backend;
+        match backend {
             #[cfg(mapped_io)]
             Backend::Shared(d) if !read_only && !d.access.write => Err(os::bad_fd()),
             #[cfg(mapped_io)]
@@ -279,7 +286,7 @@ impl MmapFile {
             Backend::Private(d) if !read_only && !d.access.write => Err(os::bad_fd()),
             #[cfg(mapped_io)]
             Backend::Private(d) => d.store.protect(read_only),
-            Backend::Syscalls => {
+            _ => {
                 let _ = read_only;
                 Err(not_mapped())
             }
@@ -347,7 +354,8 @@ impl MmapFile {
         // The crate made the file: no other open file description of it
         // exists, so it may be held alone (see the crate docs).
         let options = crate::options::MapOptions::default();
-        MmapFile::from_file_with(os::anonymous_file()?, &options, true)
+        let opened = crate::backend::opened_now();
+        MmapFile::from_file_with(os::anonymous_file()?, &options, opened)
     }
 }
 

@@ -20,7 +20,7 @@
 
 use std::cell::RefCell;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, MutexGuard, Once, Weak};
 
 use crate::description::{Cursor, Description};
@@ -30,9 +30,19 @@ use crate::inode::{self, Inode, REGISTRY, Registry, State, lock};
 /// child, including those of `File`s the crate may be handed later.
 static FORKED: AtomicBool = AtomicBool::new(false);
 
+/// Forks made by this process and those it was forked from.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
 /// Whether this process (or one it was forked from) has forked.
 pub(crate) fn happened() -> bool {
     FORKED.load(Ordering::Acquire)
+}
+
+/// How many forks this process (and those it was forked from) made since
+/// the handlers were registered: a descriptor open before a change of
+/// count is shared with a child.
+pub(crate) fn count() -> u64 {
+    FORKS.load(Ordering::Acquire)
 }
 
 /// Registers the handlers, once per process.
@@ -77,6 +87,7 @@ unsafe fn extend<T>(guard: MutexGuard<'_, T>) -> MutexGuard<'static, T> {
 
 extern "C" fn prepare() {
     FORKED.store(true, Ordering::Release);
+    FORKS.fetch_add(1, Ordering::AcqRel);
     let registry = lock(&REGISTRY);
     let inodes: Vec<Arc<Inode>> = registry.values().filter_map(Weak::upgrade).collect();
     let descriptions: Vec<_> = inodes.iter().flat_map(|i| i.descriptions()).collect();

@@ -25,7 +25,7 @@ use crate::options::MapOptions;
 impl Drop for MmapFile {
     fn drop(&mut self) {
         #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
+        if let Some(d) = self.shared() {
             // Cuts the padding and leaves the inode. Errors cannot be
             // reported from drop; `File` ignores close's too.
             let _ = d.store.release(d, self.fd(), false);
@@ -43,7 +43,7 @@ impl TryFrom<File> for MmapFile {
     /// Those of `fstat`, `fcntl(F_GETFL)` or `lseek` on the file; none
     /// where the handle is not mapped (on Windows, say).
     fn try_from(file: File) -> io::Result<MmapFile> {
-        MmapFile::from_file_with(file, &MapOptions::default(), false)
+        MmapFile::from_file_with(file, &MapOptions::default(), None)
     }
 }
 
@@ -91,12 +91,15 @@ impl Seek for &MmapFile {
     }
 }
 
-// `MmapFile`'s traits forward to those of `&MmapFile`, as `File`'s do.
+// `MmapFile`'s traits forward to those of `&MmapFile`, as `File`'s do
+// (after `settle`, which `&mut self` allows).
 impl Read for MmapFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.settle();
         (&*self).read(buf)
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.settle();
         (&*self).read_vectored(bufs)
     }
     fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
@@ -112,6 +115,7 @@ impl Write for MmapFile {
     /// writer (see `inode/fast.rs`).
     #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.settle();
         #[cfg(mapped_io)]
         if let Backend::Shared(d) = &self.backend
             && std::sync::Arc::strong_count(d) == 1
@@ -137,7 +141,7 @@ impl MmapFile {
     #[inline(never)]
     fn write_at_slow(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         let written = dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.file.write_at(buf, offset))?;
-        if let Backend::Shared(d) = &self.backend {
+        if let Some(d) = self.shared() {
             d.bias_thread(self.fd());
         }
         Ok(written)
@@ -149,7 +153,7 @@ impl MmapFile {
     #[inline(never)]
     fn write_sole_slow(&mut self, buf: &[u8]) -> io::Result<usize> {
         let written = (&*self).write(buf)?;
-        if let Backend::Shared(d) = &self.backend {
+        if let Some(d) = self.shared() {
             d.bias_sole(self.fd());
         }
         Ok(written)
@@ -183,7 +187,7 @@ impl FileExt for MmapFile {
     #[inline]
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
+        if let Some(d) = self.shared() {
             if let Some(n) = d.write_at_fast(buf, offset) {
                 return Ok(n);
             }
@@ -257,7 +261,7 @@ impl MmapFile {
     #[cfg(unix)]
     fn expose(&self) {
         #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
+        if let Backend::Shared(d) = self.mapped_backend() {
             d.store.expose(d);
         }
     }
@@ -301,7 +305,7 @@ impl fmt::Debug for MmapFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("MmapFile");
         s.field("file", &self.file);
-        dispatch!(self, d => s.field("len", &d.store.len()).field("pos", &d.position(self.fd()).ok()),
+        dispatch!(@on self.backend(), d => s.field("len", &d.store.len()).field("pos", &d.position(self.fd()).ok()),
             _ => s.field("mapped", &false));
         s.finish()
     }

@@ -83,6 +83,16 @@
 //!   calls, then after twice as many at each refusal, up to 8,192 (a
 //!   refusal costs a few `fcntl`s). Once granted, the handle is Alone.
 //!
+//! A read-only handle maps the file at its 16th read or seek, not at open
+//! ([`OpenOptions::map_after`]): the first fault in a fresh mapping makes
+//! its page tables, which with the `mmap`, the lease and the `munmap` cost
+//! more than opening a small file, reading it whole and closing it does
+//! with `File` (about 25 µs against 3–5 µs here). Until then its calls are
+//! `File`'s system calls; its cursor is the kernel's file offset, which
+//! the mapping takes over. Handles that can write map at open, so that the
+//! inode sees every write made through an `MmapFile` of the process. One
+//! that has not mapped when the process forks stays on system calls.
+//!
 //! After `fork` (but not `posix_spawn`, which `std::process::Command` uses
 //! where it can), parent and child share each handle's open file
 //! description, as with `File`: the crate moves every cursor into the
@@ -202,14 +212,21 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 
 /// Runs `$mapped` with `$d` bound to a mapped backend's description, or
-/// `$syscalls` for the system-call backend.
+/// `$syscalls` for the system-call backend, counting an I/O call (see
+/// `deferred.rs`); `@on` takes the backend to look at.
 macro_rules! dispatch {
     ($self:expr, $d:ident => $mapped:expr, _ => $syscalls:expr $(,)?) => {
-        match &$self.backend {
+        dispatch!(@on $self.io_backend(), $d => $mapped, _ => $syscalls)
+    };
+    (@on $backend:expr, $d:ident => $mapped:expr, _ => $syscalls:expr $(,)?) => {
+        match &*$backend {
             #[cfg(mapped_io)]
             $crate::Backend::Shared($d) => $mapped,
             #[cfg(mapped_io)]
             $crate::Backend::Private($d) => $mapped,
+            #[cfg(mapped_io)]
+            $crate::Backend::Syscalls | $crate::Backend::Deferred(_) => $syscalls,
+            #[cfg(not(mapped_io))]
             $crate::Backend::Syscalls => $syscalls,
         }
     };
@@ -262,11 +279,12 @@ mod arch;
 #[cfg_attr(windows, path = "os/windows.rs")]
 mod os;
 
-#[cfg(mapped_io)]
 mod backend;
 mod controls;
 #[cfg(mapped_io)]
 mod copy;
+#[cfg(mapped_io)]
+mod deferred;
 #[cfg(mapped_io)]
 mod description;
 #[cfg(mapped_io)]
@@ -291,16 +309,19 @@ pub const MAPPED_IO: bool = cfg!(mapped_io);
 use std::fs::File;
 use std::io::{self, Write};
 #[cfg(mapped_io)]
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, RawFd};
 #[cfg(mapped_io)]
 use std::sync::Arc;
+#[cfg(mapped_io)]
+use std::sync::atomic::AtomicPtr;
 
 pub use controls::{Advice, Protection, Region, page_size};
+#[cfg(mapped_io)]
+use deferred::Deferred;
 #[cfg(mapped_io)]
 use description::{Description, Store};
 #[cfg(mapped_io)]
 use inode::Inode;
-use options::MapOptions;
 pub use options::OpenOptions;
 #[cfg(mapped_io)]
 use private::PrivateMap;
@@ -358,25 +379,13 @@ pub struct MmapFile {
     #[cfg(mapped_io)]
     fd: RawFd,
     /// The inode of a shared backend open for reading, reached in one load
-    /// by the inlined `read_at` fast path (see [`Inode::read_fast`]).
+    /// by the inlined `read_at` fast path (see [`Inode::read_fast`]); null
+    /// for any other backend, and until a handle that maps later has mapped
+    /// the file. Only ever points at the inode of `backend`'s description.
     #[cfg(mapped_io)]
-    reads: Option<InodeRef>,
+    reads: AtomicPtr<Inode>,
     backend: Backend,
 }
-
-/// A pointer to the inode a shared backend's description holds.
-#[cfg(mapped_io)]
-#[derive(Clone, Copy)]
-struct InodeRef(std::ptr::NonNull<Inode>);
-
-// SAFETY: an `InodeRef` is only made from, and kept beside, the
-// `Arc<Inode>` of the `MmapFile`'s own description, so it points at a live
-// `Inode`, which is `Send` and `Sync`; it is only used for `&Inode`.
-#[cfg(mapped_io)]
-unsafe impl Send for InodeRef {}
-// SAFETY: as for `Send`.
-#[cfg(mapped_io)]
-unsafe impl Sync for InodeRef {}
 
 enum Backend {
     /// Plain system calls on `file`: for what cannot be mapped.
@@ -387,77 +396,30 @@ enum Backend {
     /// I/O through a private copy-on-write mapping.
     #[cfg(mapped_io)]
     Private(Arc<Description<PrivateMap>>),
+    /// System calls until the handle maps the file, then the backend made
+    /// then (see `deferred.rs`).
+    #[cfg(mapped_io)]
+    Deferred(Box<Deferred>),
 }
 
 impl MmapFile {
-    /// Wraps an open file, with its access mode and cursor.
-    /// `opened`: we opened `file` just now, so no one else shares its open
-    /// file description.
-    pub(crate) fn from_file_with(
-        file: File,
-        map: &MapOptions,
-        opened: bool,
-    ) -> io::Result<MmapFile> {
-        #[cfg(mapped_io)]
-        let backend = Backend::choose(&file, map, opened)?;
-        #[cfg(not(mapped_io))]
-        let backend = {
-            let _ = opened;
-            Backend::Syscalls
-        };
-        let file = MmapFile::with_backend(file, backend);
-        if file.is_mapped() {
-            // Lasting advice went on the whole mapping with it; the rest acts
-            // on the pages the file has now.
-            for &advice in map.advice.iter().filter(|a| !a.is_lasting()) {
-                file.advise(advice)?;
-            }
-            if map.populate && file.advise(Advice::PopulateRead).is_err() {
-                file.advise(Advice::WillNeed)?;
-            }
-        }
-        Ok(file)
-    }
-
-    fn with_backend(file: File, backend: Backend) -> MmapFile {
-        #[cfg(mapped_io)]
-        let reads = match &backend {
-            Backend::Shared(d) if d.access.read => {
-                Some(InodeRef(std::ptr::NonNull::from(&*d.store)))
-            }
-            _ => None,
-        };
-        MmapFile {
-            #[cfg(mapped_io)]
-            fd: file.as_raw_fd(),
-            #[cfg(mapped_io)]
-            reads,
-            file,
-            backend,
-        }
-    }
-
-    /// The inode to read from without going through the description, if
-    /// the backend is shared and readable.
-    #[cfg(mapped_io)]
-    #[inline(always)]
-    fn reads(&self) -> Option<&Inode> {
-        // SAFETY: see `InodeRef`: the description in `self.backend` holds
-        // the inode for as long as `self` lives, which bounds the borrow.
-        self.reads.map(|r| unsafe { r.0.as_ref() })
-    }
-
     /// Whether I/O goes through a mapping (`true`), or through plain system
     /// calls because the file cannot be mapped (`false`). Results are the
-    /// same either way.
+    /// same either way. A handle that has not mapped its file yet (see
+    /// [`OpenOptions::map_after`]) maps it now, to answer.
     pub fn is_mapped(&self) -> bool {
-        !matches!(self.backend, Backend::Syscalls)
+        #[cfg(mapped_io)]
+        return !matches!(self.mapped_backend(), Backend::Syscalls);
+        #[cfg(not(mapped_io))]
+        false
     }
 
     /// The file's length: for a mapped file, exact for every write made
     /// through any `MmapFile` in this process, and without a system call.
     /// It sees the writes of other processes after a read reaches the end, a
-    /// seek from the end, or [`metadata`](Self::metadata).
+    /// seek from the end, or [`metadata`](Self::metadata). (So that this
+    /// holds, a handle that can write maps at open; see
+    /// [`OpenOptions::map_after`].)
     ///
     /// # Errors
     /// For an unmapped file, those of [`File::metadata`].
@@ -475,11 +437,13 @@ impl MmapFile {
 
     /// Cuts the file on disk back to its length, where this handle may write.
     fn trim(&self) -> io::Result<()> {
-        match &self.backend {
-            #[cfg(mapped_io)]
-            Backend::Shared(d) if d.access.write => d.store.trim(self.fd()),
-            _ => Ok(()),
+        #[cfg(mapped_io)]
+        if let Some(d) = self.shared()
+            && d.access.write
+        {
+            return d.store.trim(self.fd());
         }
+        Ok(())
     }
 
     /// Writes everything from the cursor to the end of the file into `out`,
@@ -528,7 +492,7 @@ impl MmapFile {
         out: &mut W,
     ) -> io::Result<u64> {
         #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
+        if let Backend::Shared(d) = self.mapped_backend() {
             match d.send_to(self.fd(), out.as_fd()) {
                 Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
                 other => return other,

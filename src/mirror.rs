@@ -67,12 +67,14 @@ impl MmapFile {
     /// on a handle not open for writing, `EFBIG` past the largest file; on
     /// Windows, `ERROR_ACCESS_DENIED` on a handle not open for writing.
     pub fn set_len(&self, size: u64) -> io::Result<()> {
-        match &self.backend {
+        // (The backend's guard, where it has one, lasts until the call returns.)
+        let backend = self.backend();
+        match std::ops::Deref::deref(&backend) {
             #[cfg(mapped_io)]
             Backend::Shared(d) => d.store.set_len(&d.io(self.fd()), &self.file, size),
             #[cfg(mapped_io)]
             Backend::Private(d) => d.store.set_len(&d.io(self.fd()), size),
-            Backend::Syscalls => self.file.set_len(size),
+            _ => self.file.set_len(size),
         }
     }
 
@@ -84,8 +86,10 @@ impl MmapFile {
     /// Those of [`File::metadata`], or of cutting the file back.
     pub fn metadata(&self) -> io::Result<Metadata> {
         #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
+        if let Some(d) = self.shared() {
             d.store.refresh(self.fd())?;
+        } else if let Backend::Deferred(d) = &self.backend {
+            d.catch_up(self.fd());
         }
         self.trim()?;
         self.file.metadata()
@@ -99,7 +103,7 @@ impl MmapFile {
     pub fn sync_all(&self) -> io::Result<()> {
         self.trim()?;
         #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
+        if let Some(d) = self.shared() {
             d.store.note_sync();
         }
         self.file.sync_all()
@@ -118,7 +122,7 @@ impl MmapFile {
     pub fn sync_data(&self) -> io::Result<()> {
         self.trim()?;
         #[cfg(mapped_io)]
-        if let Backend::Shared(d) = &self.backend {
+        if let Some(d) = self.shared() {
             d.store.note_sync();
         }
         self.file.sync_data()
@@ -131,8 +135,13 @@ impl MmapFile {
     /// Those of [`File::try_clone`] (on Unix, `EMFILE` when out of
     /// descriptors).
     pub fn try_clone(&self) -> io::Result<MmapFile> {
+        // Clones share the backend: a handle that maps later maps now.
+        #[cfg(mapped_io)]
+        let backend = self.mapped_backend();
+        #[cfg(not(mapped_io))]
+        let backend = &self.backend;
         let file = self.file.try_clone()?;
-        let backend = match &self.backend {
+        let backend = match backend {
             #[cfg(mapped_io)]
             Backend::Shared(d) => {
                 d.add_fd(file.as_raw_fd());
@@ -140,7 +149,7 @@ impl MmapFile {
             }
             #[cfg(mapped_io)]
             Backend::Private(d) => Backend::Private(Arc::clone(d)),
-            Backend::Syscalls => Backend::Syscalls,
+            _ => Backend::Syscalls,
         };
         Ok(MmapFile::with_backend(file, backend))
     }
@@ -223,7 +232,8 @@ impl MmapFile {
     /// (`lseek`); the file is then dropped. A handle that is not mapped
     /// (every handle on Windows) gives its `File` back as it is, without
     /// error.
-    pub fn into_file(self) -> io::Result<File> {
+    pub fn into_file(mut self) -> io::Result<File> {
+        self.settle();
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so each field is
         // moved out exactly once.
@@ -245,7 +255,8 @@ impl MmapFile {
             Backend::Private(d) => {
                 os::seek_to(file.as_fd(), d.position(file.as_fd())?)?;
             }
-            Backend::Syscalls => {}
+            // Not mapped (yet): the kernel's offset is the cursor.
+            _ => {}
         }
         Ok(file)
     }

@@ -41,6 +41,8 @@ pub(crate) struct MapOptions {
     pub(crate) populate: bool,
     /// Copy-on-write: writes stay in memory.
     pub(crate) private: bool,
+    /// Map at the handle's N-th I/O call; `None`: the default.
+    pub(crate) map_after: Option<u32>,
 }
 
 #[cfg(mapped_io)]
@@ -66,6 +68,7 @@ impl Default for MapOptions {
             advice: Vec::new(),
             populate: false,
             private: false,
+            map_after: None,
         }
     }
 }
@@ -282,6 +285,49 @@ impl OpenOptions {
         self
     }
 
+    /// A read-only handle maps the file at its `calls`-th read or seek rather
+    /// than at open (0: at open). Until then each call is `File`'s own
+    /// system call; from then on every call goes through the mapping. A
+    /// handle that makes few calls, one that reads a small file whole, say,
+    /// then never pays for a mapping, which costs more than such a handle's
+    /// whole life as a `File` does (the README's Performance section has
+    /// the figures); one that makes many pays a few system calls more
+    /// than if it had mapped at open. A handle that can write maps at open
+    /// (see [`MmapFile::len`] for why). The default is 16, or the value of
+    /// the environment variable `MMAPFILE_MAP_AFTER` (read once, at the
+    /// first open). Results do not change. The mapping controls
+    /// ([`MmapFile::advise`], [`MmapFile::view`] and the rest),
+    /// [`MmapFile::is_mapped`], [`MmapFile::try_clone`],
+    /// [`MmapFile::write_to`] and lending the descriptor (`as_fd`) map the
+    /// file first. No effect on a handle that maps at open anyway:
+    /// [`private`](Self::private), [`populate`](Self::populate), advice
+    /// for the pages, a handle that can write, or a file that is not a
+    /// regular file (which is never mapped).
+    ///
+    /// # Errors
+    /// [`open`](Self::open) fails with `InvalidInput` where the default is
+    /// needed and `MMAPFILE_MAP_AFTER` is set but is not a number.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::Read;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("config");
+    /// # std::fs::write(&path, b"verbose = true")?;
+    /// // A storage engine's file: mapped at open.
+    /// let db = mmapfile::MmapFile::options().read(true).map_after(0).open(&path)?;
+    /// // A file read once: `File`'s two reads, and no mapping.
+    /// let mut text = String::new();
+    /// mmapfile::MmapFile::open(&path)?.read_to_string(&mut text)?;
+    /// assert_eq!(text, "verbose = true");
+    /// # drop(db);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn map_after(&mut self, calls: u32) -> &mut Self {
+        self.map.map_after = Some(calls);
+        self
+    }
+
     /// Fault the file's pages into the mapping at open
     /// (`MADV_POPULATE_READ`, or `MADV_WILLNEED` on kernels before 5.14), so
     /// that the first reads take no page faults. Default `false`.
@@ -302,8 +348,9 @@ impl OpenOptions {
         self
     }
 
-    /// Advice applied to the mapping at open and to every larger mapping
-    /// the file moves to as it grows; may be given more than once (see
+    /// Advice applied to the mapping when it is made (at open, or see
+    /// [`map_after`](Self::map_after)) and to every larger mapping the file
+    /// moves to as it grows; may be given more than once (see
     /// [`MmapFile::advise`]).
     pub fn advice(&mut self, advice: Advice) -> &mut Self {
         self.map.advice.push(advice);
@@ -342,16 +389,17 @@ impl OpenOptions {
     /// recovery) is not an error: the handle then does plain system calls,
     /// as [`MmapFile::is_mapped`] tells.
     pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<MmapFile> {
+        let opened = crate::backend::opened_now();
         #[cfg(mapped_io)]
         if self.truncate.applies() {
-            return self.open_truncating(path.as_ref());
+            return self.open_truncating(path.as_ref(), opened);
         }
-        MmapFile::from_file_with(self.std.open(path)?, &self.map, true)
+        MmapFile::from_file_with(self.std.open(path)?, &self.map, opened)
     }
 
     /// A truncating open where files are mapped (see [`OpenOptions::open`]).
     #[cfg(mapped_io)]
-    fn open_truncating(&self, path: &Path) -> io::Result<MmapFile> {
+    fn open_truncating(&self, path: &Path, opened: Option<u64>) -> io::Result<MmapFile> {
         let mut std = self.std.clone();
         std.truncate(false)
             .custom_flags(self.truncate.custom_flags & !libc::O_TRUNC);
@@ -360,7 +408,7 @@ impl OpenOptions {
         if identity.regular {
             Inode::truncate_opened(identity.key, &file)?;
         }
-        MmapFile::from_file_with(file, &self.map, true)
+        MmapFile::from_file_with(file, &self.map, opened)
     }
 }
 

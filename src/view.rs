@@ -8,13 +8,15 @@ use std::io;
 use std::marker::PhantomData;
 
 #[cfg(mapped_io)]
+use crate::Backend;
+use crate::MmapFile;
+#[cfg(mapped_io)]
 use crate::inode::{Inode, MapSource};
 #[cfg(mapped_io)]
 use crate::os;
 #[cfg(mapped_io)]
 use crate::private::PrivateMap;
 use crate::range::check_range;
-use crate::{Backend, MmapFile};
 
 impl MmapFile {
     /// Borrows `len` bytes at `offset` without copying them: the zero-copy
@@ -58,7 +60,11 @@ impl MmapFile {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub unsafe fn view(&self, offset: u64, len: usize) -> io::Result<View<'_>> {
-        match &self.backend {
+        #[cfg(mapped_io)]
+        let backend = self.mapped_backend();
+        #[cfg(not(mapped_io))]
+        let backend = &self.backend;
+        match backend {
             #[cfg(mapped_io)]
             Backend::Shared(d) => {
                 if !d.access.read {
@@ -81,7 +87,7 @@ impl MmapFile {
                 let ptr = d.store.pin(offset, len)?;
                 Ok(View::pinned(Pinner::Private(&d.store), ptr, offset, len))
             }
-            Backend::Syscalls => {
+            _ => {
                 check_range(offset, len)?;
                 let mut bytes = vec![0; len];
                 // Windows' positional read moves the cursor: put it back,

@@ -280,6 +280,7 @@ fn open_time_advice_sets_vm_flags() {
         .huge_pages(false)
         .open(&path)
         .unwrap();
+    assert!(_f.is_mapped());
     let flags = first_flags(&path);
     assert!(!flags.iter().any(|f| f == "hg"), "{flags:?}");
 }

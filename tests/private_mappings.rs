@@ -256,7 +256,14 @@ fn no_mapping_outlives_its_handles_after_failing_calls() {
         let dir = tempfile::tempdir().unwrap();
         let warm = dir.path().join("warm");
         fs::write(&warm, b"warm").unwrap();
-        drop(MmapFile::open(&warm).unwrap());
+        // Mapped, so that the crate's threads exist before `base`.
+        drop(
+            MmapFile::options()
+                .read(true)
+                .map_after(0)
+                .open(&warm)
+                .unwrap(),
+        );
         let base = address_space();
         let seen = failing_calls(dir.path());
         let closed = address_space();

@@ -414,9 +414,17 @@ fn cfg(u: &mut Unstructured) -> Result<Cfg> {
     let background_growth = u.ratio(2u8, 5)?;
     let init = data_of_len(u, len)?;
     let anonymous = u.ratio(1u8, 4)?;
+    let map_after = match u.int_in_range(0..=4u8)? {
+        0 => None,
+        1 => Some(0),
+        2 => Some(1),
+        3 => Some(4),
+        _ => Some(u32::MAX),
+    };
     Ok(Cfg {
         exact_len,
         background_growth,
+        map_after,
         reserve,
         init,
         anonymous,

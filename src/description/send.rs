@@ -116,6 +116,7 @@ mod tests {
         let mut m = MmapFile::options()
             .read(true)
             .write(true)
+            .map_after(0)
             .open(&path)
             .unwrap();
         let Backend::Shared(desc) = &m.backend else {

@@ -244,8 +244,8 @@ mod tests {
     use std::os::unix::fs::FileExt;
     use std::sync::Arc;
 
-    use crate::inode::tests::open_rw;
-    use crate::{Backend, MmapFile};
+    use crate::Backend;
+    use crate::inode::tests::{open_ro, open_rw};
 
     /// An inode can outlive its last handle for a moment (an open on
     /// another thread found it in the registry just before). The handle
@@ -262,7 +262,7 @@ mod tests {
         };
         let held = Arc::clone(&desc.store);
         drop(first);
-        let again = MmapFile::open(&path).unwrap();
+        let again = open_ro(&path);
         assert!(Arc::ptr_eq(
             &held,
             match &again.backend {

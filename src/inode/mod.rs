@@ -202,8 +202,9 @@ pub(crate) struct Join<'a> {
     pub(crate) growth: Growth,
     /// The descriptor's file offset, which becomes the cursor.
     pub(crate) cursor: u64,
-    /// The crate opened the descriptor itself (see `Member::may_lease`).
-    pub(crate) opened: bool,
+    /// The crate opened the descriptor itself, when [`fork::count`] was
+    /// this (see `Member::may_lease`); `None`: it was handed one.
+    pub(crate) opened: Option<u64>,
 }
 
 impl Inode {
@@ -214,6 +215,10 @@ impl Inode {
     pub(crate) fn join(join: Join<'_>) -> io::Result<Arc<Description<Inode>>> {
         fork::register();
         let mut registry = lock(&REGISTRY);
+        // Read under the registry lock, which a fork takes after counting
+        // itself: a fork since the open shared the descriptor with a child
+        // (and one from now on finds this member).
+        let opened = join.opened == Some(fork::count());
         let inode = match registry.get(&join.key).and_then(Weak::upgrade) {
             Some(inode) => {
                 let mut st = inode.lock_state();
@@ -238,8 +243,7 @@ impl Inode {
         // A descriptor the crate is handed (`try_from`) may share its offset
         // with a clone turned into a `File` (see `share_with_file`), or,
         // after a fork, with the child: then the cursor stays there.
-        let in_kernel =
-            !join.opened && (fork::happened() || lock(&SHARED_OFFSETS).contains(&join.key));
+        let in_kernel = !opened && (fork::happened() || lock(&SHARED_OFFSETS).contains(&join.key));
         let desc = Arc::new(Description::new(
             Arc::clone(&inode),
             join.access,
@@ -259,7 +263,7 @@ impl Inode {
             id: desc.id(),
             desc: Arc::downgrade(&desc),
             access: join.access,
-            may_lease: join.opened,
+            may_lease: opened,
             lease: None,
         });
         let last = st.members.len() - 1;
@@ -474,26 +478,5 @@ impl Drop for Inode {
     }
 }
 
-/// What the unit tests of the inode's parts share.
 #[cfg(test)]
-mod tests {
-    use crate::{Backend, MmapFile};
-
-    /// The inode of a mapped handle.
-    pub(super) fn inode(f: &MmapFile) -> &super::Inode {
-        match &f.backend {
-            Backend::Shared(desc) => &desc.store,
-            _ => panic!("not mapped"),
-        }
-    }
-
-    /// Opens `path` to read and write, created if missing.
-    pub(super) fn open_rw(path: &std::path::Path) -> MmapFile {
-        MmapFile::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .open(path)
-            .unwrap()
-    }
-}
+mod tests;

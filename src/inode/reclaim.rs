@@ -158,7 +158,7 @@ mod tests {
 
     use super::{RECLAIM_AFTER, RECLAIM_AT_MOST};
     use crate::MmapFile;
-    use crate::inode::tests::{inode, open_rw};
+    use crate::inode::tests::{inode, open_ro, open_rw};
 
     /// Open A, open B, drop A: B is alone with the file, and takes the
     /// lease back at its next growth step, though A's description mapped
@@ -172,6 +172,7 @@ mod tests {
             .write(true)
             .create(true)
             .reserve(64 << 10)
+            .map_after(0)
             .open(&path)
             .unwrap();
         a.write_all(&[7; 300 << 10]).unwrap();
@@ -201,7 +202,7 @@ mod tests {
         let path = dir.path().join("f");
         let mut a = open_rw(&path);
         a.write_all(&[5; 100_000]).unwrap();
-        let b = MmapFile::open(&path).unwrap();
+        let b = open_ro(&path);
         drop(a);
         let mut buf = [0; 10];
         for _ in 1..RECLAIM_AFTER {
@@ -269,7 +270,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, [1; 100_000]).unwrap();
-        let r = MmapFile::open(&path).unwrap();
+        let r = open_ro(&path);
         read_times(&r, 1, 0, &[1; 10]);
         assert!(inode(&r).is_exclusive());
         let w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
@@ -304,7 +305,7 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, [4; 10_000]).unwrap();
         let w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        let r = MmapFile::open(&path).unwrap();
+        let r = open_ro(&path);
         assert!(!inode(&r).is_exclusive(), "a lease beside an open File");
         assert_eq!(inode(&r).reclaim_in.load(Ordering::Relaxed), RECLAIM_AFTER);
         drop(w);

@@ -36,6 +36,7 @@ mod emulation;
 mod twin;
 mod world;
 
+mod deferred;
 mod regressions;
 mod strategies;
 

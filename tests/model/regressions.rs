@@ -8,10 +8,11 @@ use crate::{isolated, play};
 
 /// The `Cfg` of the fixed sequences: a named file of 5 bytes (`anonymous`:
 /// `MmapFile::anonymous()` with those 5 bytes), read after every op.
-fn fixed(anonymous: bool) -> Cfg {
+pub(crate) fn fixed(anonymous: bool) -> Cfg {
     Cfg {
         exact_len: false,
         background_growth: false,
+        map_after: Some(0),
         reserve: None,
         init: Data {
             len: 5,
@@ -26,7 +27,7 @@ fn fixed(anonymous: bool) -> Cfg {
 
 /// A fixed sequence's `Cfg` with the files read only at the end: a single
 /// handle appends undisturbed, as it would in a program.
-fn unobserved() -> Cfg {
+pub(crate) fn unobserved() -> Cfg {
     Cfg {
         observe: false,
         ..fixed(false)
@@ -35,7 +36,7 @@ fn unobserved() -> Cfg {
 
 /// Plays a fixed sequence. One with `Op::Fork` or `Op::Child` must run
 /// inside `isolated` (see there).
-fn check_cfg(cfg: Cfg, ops: Vec<Op>) {
+pub(crate) fn check_cfg(cfg: Cfg, ops: Vec<Op>) {
     if let Err(e) = play(cfg, &ops) {
         panic!("{e}");
     }
@@ -50,7 +51,7 @@ fn check(ops: Vec<Op>) {
 }
 
 /// An empty initial file.
-fn no_bytes() -> Data {
+pub(crate) fn no_bytes() -> Data {
     Data {
         len: 0,
         seed: 0,
@@ -245,7 +246,7 @@ fn anonymous_file_through_every_handle() {
 // follows /work/notes/issue11-design.md.
 // ---------------------------------------------------------------------------
 
-fn text(len: usize, seed: u32) -> Data {
+pub(crate) fn text(len: usize, seed: u32) -> Data {
     Data {
         len,
         seed,

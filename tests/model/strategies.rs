@@ -306,11 +306,19 @@ fn cfg(anon: bool) -> impl Strategy<Value = Cfg> {
         prop::bool::weighted(if anon { 0.0 } else { 0.2 }),
         prop::bool::weighted(0.4),
         prop::bool::weighted(0.5),
+        prop_oneof![
+            2 => Just(None),
+            2 => Just(Some(0u32)),
+            1 => Just(Some(1u32)),
+            1 => Just(Some(4u32)),
+            1 => Just(Some(u32::MAX)),
+        ],
     )
         .prop_map(
-            move |(exact_len, reserve, len, seed, text, observe, main_append, background_growth, big)| Cfg {
+            move |(exact_len, reserve, len, seed, text, observe, main_append, background_growth, big, map_after)| Cfg {
                 exact_len,
                 background_growth,
+                map_after,
                 reserve,
                 init: Data {
                     // The grower serves files from 4 MiB on.

@@ -62,6 +62,8 @@ pub struct Open {
     pub reserve: Option<u64>,
     /// `MmapFile` only: `OpenOptions::background_growth`.
     pub background_growth: bool,
+    /// `MmapFile` only: `OpenOptions::map_after` (`None`: the default).
+    pub map_after: Option<u32>,
 }
 
 impl Open {
@@ -76,6 +78,7 @@ impl Open {
             exact_len: false,
             reserve: None,
             background_growth: false,
+            map_after: None,
         }
     }
     pub const RO: Open = Open::mode(true, false, false);
@@ -150,6 +153,9 @@ impl Handle for MmapFile {
             .background_growth(how.background_growth);
         if let Some(r) = how.reserve {
             o.reserve(r);
+        }
+        if let Some(calls) = how.map_after {
+            o.map_after(calls);
         }
         o.open(path)
     }

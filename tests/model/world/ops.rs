@@ -407,6 +407,9 @@ pub struct Cfg {
     pub exact_len: bool,
     /// `OpenOptions::background_growth` for the `MmapFile` world's handles.
     pub background_growth: bool,
+    /// `OpenOptions::map_after` for the `MmapFile` world's handles (`None`:
+    /// the default): when a read-only handle maps the file.
+    pub map_after: Option<u32>,
     pub reserve: Option<u64>,
     pub init: Data,
     /// The `MmapFile` world's file is a memfd, `Main` starts as

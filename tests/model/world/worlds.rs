@@ -70,6 +70,7 @@ fn open_as<T: Model>(path: &Path, h: H, cfg: &Cfg, truncate: bool) -> io::Result
             exact_len: cfg.exact_len,
             reserve: cfg.reserve,
             background_growth: cfg.background_growth,
+            map_after: cfg.map_after,
             ..mode
         },
     )

@@ -1,0 +1,347 @@
+//! Mapping at a handle's first calls, not at its open (see
+//! [`OpenOptions::map_after`](crate::OpenOptions::map_after)).
+//!
+//! A mapping costs a handle more than a `File`'s whole life does when the
+//! file is small or read once: measured on the Intel Xeon (Linux 6.18,
+//! ext4), opening a 100-byte file, `read_to_end` and closing took 24–26 µs
+//! mapped at open against `File`'s 5 µs. The time goes to the first page
+//! fault in a fresh 1 GiB mapping (its page tables are made, zeroed and
+//! freed again: 13 µs in a C loop), the `mmap` and `munmap` (3 µs) and
+//! the lease's `fcntl`s (2 µs). So a read-only handle starts as a `File`:
+//! each call is `File`'s own system call, counted, and the
+//! [`DEFAULT_MAP_AFTER`]th maps the file and goes through the mapping, as
+//! every call after it does. Mapping then is what opening mapped would
+//! have done at that moment: the cursor is where the kernel's file offset
+//! is, and the length what the file has.
+//!
+//! A handle that can write maps at open. The `MmapFile`s of a file in one
+//! process share its inode, which knows the length exactly for every write
+//! made through any of them ([`MmapFile::len`]); a write made as a `File`
+//! would be one it learns of only later, as it does another process's.
+//! A reader changes nothing that the inode must know, and the other handles
+//! see it as they see a `File` open beside them (Shared, see the crate
+//! docs), as they do a second mapped description.
+//!
+//! The mapping reads the cursor and the size as the kernel has them, so no
+//! call may move either while it does: the calls made meanwhile hold
+//! [`Deferred::transition`] shared, and the mapping holds it alone. Only
+//! regular files wait (a read of a pipe may block for good, and must not
+//! hold up a writer that would map).
+//!
+//! Other `MmapFile`s of the file in this process see such a handle as they
+//! see a `File`, with one exception: when one of their reads reaches the
+//! end of the file, their shared length catches up with what someone else
+//! wrote, and a read-only handle's calls do the same for them while it
+//! has not mapped the file ([`Deferred::catch_up`]), as they would have as
+//! a member of the inode.
+//!
+//! A handle that has not mapped its file when the process forks never
+//! does, in parent and child alike: it stays a `File` (a mapping of a
+//! description shared with another process could only be Shared, whose
+//! reads cost about what `pread` does). The child may have inherited
+//! `transition` or the mapping's `OnceLock` held by a thread it does not
+//! have, so it never touches either; the parent still waits for a mapping
+//! that was under way when it forked (which then maps as a handle the
+//! crate was handed does, see `fork.rs`).
+
+use std::fs::File;
+use std::io;
+use std::ops::Deref;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard};
+
+use crate::description::Description;
+use crate::inode::{Inode, REGISTRY, lock};
+use crate::options::MapOptions;
+use crate::{Backend, MmapFile, fork, os};
+
+/// Calls a handle makes through system calls before it maps the file: about
+/// where their extra cost (0.3–0.7 µs each for a short read, against the
+/// mapping's tens of nanoseconds) adds up to what the mapping costs.
+pub(crate) const DEFAULT_MAP_AFTER: u32 = 16;
+
+/// The environment variable that sets the default for
+/// [`OpenOptions::map_after`](crate::OpenOptions::map_after).
+const MAP_AFTER_VAR: &str = "MMAPFILE_MAP_AFTER";
+
+/// The default call count: `MMAPFILE_MAP_AFTER` if set, read once.
+///
+/// # Errors
+/// `InvalidInput` if the variable is set but not a number of calls.
+pub(crate) fn default_map_after() -> io::Result<u32> {
+    static DEFAULT: OnceLock<Result<u32, String>> = OnceLock::new();
+    let default = DEFAULT.get_or_init(|| match std::env::var(MAP_AFTER_VAR) {
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_MAP_AFTER),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{MAP_AFTER_VAR}={v:?} is not a number of calls")),
+        Err(e) => Err(format!("{MAP_AFTER_VAR}: {e}")),
+    });
+    default
+        .clone()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+/// A handle that has not mapped its file yet.
+pub(crate) struct Deferred {
+    /// The backend made by the mapping, which every call uses from then on.
+    mapped: OnceLock<Backend>,
+    /// Calls left before the mapping.
+    calls_left: AtomicU32,
+    /// Held shared by each call made with system calls, alone by the mapping.
+    transition: RwLock<()>,
+    map: MapOptions,
+    /// The crate opened the file (see [`Backend::choose`]).
+    opened: Option<u64>,
+    /// [`fork::count`] when the handle was made.
+    forks: u64,
+    /// The process the handle was made in.
+    pid: u32,
+    /// The file's device and inode numbers (the registry's key).
+    key: (u64, u64),
+}
+
+impl Deferred {
+    /// The deferral for a handle on `file`, or `None` where it maps at open:
+    /// `map_after` is 0, the options act on the mapping at open (`private`,
+    /// `populate`, advice for the pages), the handle can write, or the file
+    /// is not regular.
+    pub(crate) fn new(
+        file: &File,
+        map: &MapOptions,
+        opened: Option<u64>,
+    ) -> io::Result<Option<Deferred>> {
+        let calls = match map.map_after {
+            Some(calls) => calls,
+            None => default_map_after()?,
+        };
+        if calls == 0 || map.private || map.populate || map.advice.iter().any(|a| !a.is_lasting()) {
+            return Ok(None);
+        }
+        let fd = file.as_fd();
+        if os::access(fd)?.write {
+            return Ok(None);
+        }
+        let identity = os::identify(fd)?;
+        if !identity.regular {
+            return Ok(None);
+        }
+        // Counts forks from now on.
+        fork::register();
+        Ok(Some(Deferred {
+            mapped: OnceLock::new(),
+            calls_left: AtomicU32::new(calls),
+            transition: RwLock::new(()),
+            map: map.clone(),
+            opened,
+            forks: fork::count(),
+            pid: std::process::id(),
+            key: identity.key,
+        }))
+    }
+
+    /// The backend made by the mapping, if it was made.
+    pub(crate) fn mapped(&self) -> Option<&Backend> {
+        self.mapped.get()
+    }
+
+    /// After a call made as a `File`: the inode that the mapped handles of
+    /// the file in this process share, if there is one, catches up with the
+    /// size on disk, as after a read of theirs that reaches the end.
+    pub(crate) fn catch_up(&self, fd: BorrowedFd<'_>) {
+        let inode = lock(&REGISTRY)
+            .get(&self.key)
+            .and_then(std::sync::Weak::upgrade);
+        if let Some(inode) = inode {
+            // A size we cannot read now is read again by the next call.
+            let _ = inode.refresh(fd);
+        }
+    }
+
+    /// Whether the process forked since the handle was made: then it never
+    /// maps (see the module docs).
+    fn forked(&self) -> bool {
+        fork::count() != self.forks
+    }
+
+    /// Whether this is a process forked from the one the handle was made
+    /// in, which must not touch the locks (see the module docs).
+    fn in_forked_child(&self) -> bool {
+        self.forked() && std::process::id() != self.pid
+    }
+
+    /// Takes the backend out, where it was made.
+    pub(crate) fn take_mapped(&mut self) -> Option<Backend> {
+        self.mapped.take()
+    }
+}
+
+/// The backend a call goes through: while the handle has not mapped its
+/// file, plain system calls, with the mapping held off until the call
+/// returns, and the other handles caught up after it (see
+/// [`Deferred::catch_up`]).
+pub(crate) struct Current<'a> {
+    backend: &'a Backend,
+    _held: Option<Held<'a>>,
+}
+
+/// What a call made as a `File` holds until it returns.
+struct Held<'a> {
+    /// `None` after a fork (see the module docs).
+    _transition: Option<RwLockReadGuard<'a, ()>>,
+    /// Whom to catch up after the call, through which descriptor.
+    catch_up: Option<(&'a Deferred, BorrowedFd<'a>)>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some((d, fd)) = self.catch_up {
+            d.catch_up(fd);
+        }
+    }
+}
+
+impl Deref for Current<'_> {
+    type Target = Backend;
+    fn deref(&self) -> &Backend {
+        self.backend
+    }
+}
+
+impl<'a> Current<'a> {
+    fn now(backend: &'a Backend) -> Current<'a> {
+        Current {
+            backend,
+            _held: None,
+        }
+    }
+}
+
+impl MmapFile {
+    /// The backend for an I/O call (a read, write or seek): where the file
+    /// is not mapped yet, the call counts towards mapping it, and the last
+    /// one maps it.
+    #[inline(always)]
+    pub(crate) fn io_backend(&self) -> Current<'_> {
+        match &self.backend {
+            Backend::Deferred(d) => match d.mapped() {
+                Some(mapped) => Current::now(mapped),
+                None => self.deferred(d, true),
+            },
+            backend => Current::now(backend),
+        }
+    }
+
+    /// The backend for any other call, without counting it.
+    #[inline(always)]
+    pub(crate) fn backend(&self) -> Current<'_> {
+        match &self.backend {
+            Backend::Deferred(d) => self.deferred(d, false),
+            backend => Current::now(backend),
+        }
+    }
+
+    /// The backend, mapping the file now where it is not mapped yet: for
+    /// the calls that act on the mapping itself, and those after which the
+    /// crate no longer knows who shares the description (`try_clone`,
+    /// `as_fd`).
+    pub(crate) fn mapped_backend(&self) -> &Backend {
+        match &self.backend {
+            Backend::Deferred(d) => self.map_now(d),
+            backend => backend,
+        }
+    }
+
+    /// The shared inode's description, where the file is mapped through it.
+    #[inline(always)]
+    pub(crate) fn shared(&self) -> Option<&Arc<Description<Inode>>> {
+        match &self.backend {
+            Backend::Shared(d) => Some(d),
+            Backend::Deferred(d) => match d.mapped() {
+                Some(Backend::Shared(d)) => Some(d),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Where the file was mapped since the open, puts the mapped backend
+    /// in `self.backend`, so that calls reach it directly.
+    #[inline(always)]
+    pub(crate) fn settle(&mut self) {
+        if matches!(self.backend, Backend::Deferred(_)) {
+            self.settle_deferred();
+        }
+    }
+
+    #[cold]
+    fn settle_deferred(&mut self) {
+        if let Backend::Deferred(d) = &mut self.backend
+            && let Some(mapped) = d.take_mapped()
+        {
+            self.backend = mapped;
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deferred<'a>(&'a self, d: &'a Deferred, count: bool) -> Current<'a> {
+        if let Some(mapped) = d.mapped() {
+            return Current::now(mapped);
+        }
+        let catch_up = count.then(|| (d, self.fd()));
+        if d.in_forked_child() {
+            return Current {
+                backend: &Backend::Syscalls,
+                _held: Some(Held {
+                    _transition: None,
+                    catch_up,
+                }),
+            };
+        }
+        let held = d.transition.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mapped) = d.mapped() {
+            return Current::now(mapped);
+        }
+        if count && !d.forked() && d.calls_left.fetch_sub(1, Ordering::Relaxed) <= 1 {
+            drop(held);
+            return Current::now(self.map_now(d));
+        }
+        Current {
+            backend: &Backend::Syscalls,
+            _held: Some(Held {
+                _transition: Some(held),
+                catch_up,
+            }),
+        }
+    }
+
+    /// Maps the file, once, with no call by system calls in flight; where
+    /// it cannot be mapped now (no address space left, say), the handle
+    /// keeps to system calls, which give the same results.
+    #[cold]
+    fn map_now<'a>(&'a self, d: &'a Deferred) -> &'a Backend {
+        if let Some(mapped) = d.mapped() {
+            return mapped;
+        }
+        if d.in_forked_child() {
+            return &Backend::Syscalls;
+        }
+        // Held until the backend is in `mapped`: a call that took
+        // `transition` as soon as the closure returned would find no
+        // backend yet, and move the kernel's offset after the cursor was
+        // read from it.
+        let _alone = d.transition.write().unwrap_or_else(PoisonError::into_inner);
+        d.mapped.get_or_init(|| {
+            if d.forked() {
+                return Backend::Syscalls;
+            }
+            let backend =
+                Backend::choose(&self.file, &d.map, d.opened).unwrap_or(Backend::Syscalls);
+            self.publish_reads(&backend);
+            backend
+        })
+    }
+}
