@@ -3,8 +3,8 @@
 //!
 //! A mapping costs a handle more than a `File`'s whole life does when the
 //! file is small or read once: measured on the Intel Xeon (Linux 6.18,
-//! ext4), opening a 100-byte file, `read_to_end` and closing took 24–26 µs
-//! mapped at open against `File`'s 5 µs. The time goes to the first page
+//! ext4), opening a 100-byte file, `read_to_end` and closing took 24–27 µs
+//! mapped at open against `File`'s 3–5 µs. The time goes to the first page
 //! fault in a fresh 1 GiB mapping (its page tables are made, zeroed and
 //! freed again: 13 µs in a C loop), the `mmap` and `munmap` (3 µs) and
 //! the lease's `fcntl`s (2 µs). So a read-only handle starts as a `File`:
