@@ -227,8 +227,8 @@ impl MmapFile {
     pub(crate) fn io_backend(&self) -> Current<'_> {
         match &self.backend {
             Backend::Deferred(d) => match d.mapped() {
+                Some(Backend::Syscalls) | None => self.deferred(d, true),
                 Some(mapped) => Current::now(mapped),
-                None => self.deferred(d, true),
             },
             backend => Current::now(backend),
         }
@@ -278,7 +278,9 @@ impl MmapFile {
 
     #[cold]
     fn settle_deferred(&mut self) {
+        // One that will never map stays deferred, to catch the others up.
         if let Backend::Deferred(d) = &mut self.backend
+            && !matches!(d.mapped(), None | Some(Backend::Syscalls))
             && let Some(mapped) = d.take_mapped()
         {
             self.backend = mapped;
@@ -288,34 +290,38 @@ impl MmapFile {
     #[cold]
     #[inline(never)]
     fn deferred<'a>(&'a self, d: &'a Deferred, count: bool) -> Current<'a> {
-        if let Some(mapped) = d.mapped() {
-            return Current::now(mapped);
-        }
         let catch_up = count.then(|| (d, self.fd()));
+        // A handle that will never map (a fork, or no mapping to be had)
+        // still catches the others up after each call.
+        let unmapped = |held| Current {
+            backend: &Backend::Syscalls,
+            _held: Some(Held {
+                _transition: held,
+                catch_up,
+            }),
+        };
+        match d.mapped() {
+            Some(Backend::Syscalls) => return unmapped(None),
+            Some(mapped) => return Current::now(mapped),
+            None => {}
+        }
         if d.in_forked_child() {
-            return Current {
-                backend: &Backend::Syscalls,
-                _held: Some(Held {
-                    _transition: None,
-                    catch_up,
-                }),
-            };
+            return unmapped(None);
         }
         let held = d.transition.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(mapped) = d.mapped() {
-            return Current::now(mapped);
+        match d.mapped() {
+            Some(Backend::Syscalls) => return unmapped(Some(held)),
+            Some(mapped) => return Current::now(mapped),
+            None => {}
         }
         if count && !d.forked() && d.calls_left.fetch_sub(1, Ordering::Relaxed) <= 1 {
             drop(held);
-            return Current::now(self.map_now(d));
+            return match self.map_now(d) {
+                Backend::Syscalls => unmapped(None),
+                mapped => Current::now(mapped),
+            };
         }
-        Current {
-            backend: &Backend::Syscalls,
-            _held: Some(Held {
-                _transition: Some(held),
-                catch_up,
-            }),
-        }
+        unmapped(Some(held))
     }
 
     /// Maps the file, once, with no call by system calls in flight; where

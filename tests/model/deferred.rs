@@ -70,3 +70,35 @@ fn a_forked_reader_catches_a_childs_write_up() {
         },
     );
 }
+
+/// A reader that will never map (forked, then asked to map by `write_to`)
+/// still catches the others up: CI's model run found it settled on system
+/// calls without.
+#[test]
+fn a_reader_that_never_maps_still_catches_the_length_up() {
+    isolated(
+        "deferred::a_reader_that_never_maps_still_catches_the_length_up",
+        || {
+            check_cfg(
+                Cfg {
+                    map_after: Some(u32::MAX),
+                    init: no_bytes(),
+                    ..unobserved()
+                },
+                vec![
+                    Op::Fork {
+                        kid: vec![Kid::Drop(H::Ro)],
+                    },
+                    Op::WriteTo { h: H::Ro },
+                    Op::External {
+                        change: Ext::Append { data: text(1, 0) },
+                    },
+                    Op::ReadToString {
+                        h: H::Ro,
+                        prefix: false,
+                    },
+                ],
+            );
+        },
+    );
+}
