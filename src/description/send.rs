@@ -1,20 +1,26 @@
 //! `MmapFile::write_to`: the bytes from the cursor to the end, into a
 //! socket, pipe or file, by the kernel.
 //!
-//! Two ways, chosen by what `out` is. Measured on an AMD EPYC (Zen 4),
-//! Linux 6.18, sending a page-cached 128 MiB file to a thread that drains
-//! the other end, best of 15 rounds against `io::copy(File)`'s
-//! read-then-write:
+//! Two ways, chosen by what `out` is:
 //!
-//! - **Into a Unix-domain stream socket, `write(2)` straight out of the
-//!   mapping**: 2.4–3.4× `io::copy`, where `sendfile` gave 1.6–2.1×. The
-//!   socket takes a `sendfile` as one reference per page, which the
-//!   receiver then copies out page by page; a `write` fills large buffers
-//!   whose copy in runs on our core while the receiver copies the last one
-//!   out on its own.
+//! - **Into a Unix-domain stream socket, turns of [`TURN`] bytes: a
+//!   `write(2)` straight out of the mapping, then a `sendfile`.** The two
+//!   put the copy on different cores. The socket takes a `sendfile` as one
+//!   reference per page, which the receiver copies out of the page cache
+//!   (in perf, 54% of the samples the receiver's copy, the sender idle
+//!   between); a `write` copies into the socket's buffers on our core, so
+//!   the receiver's copy out is cheap, and ours (43%, against the
+//!   receiver's 20%) bounds it. Taking turns shares the work: on the
+//!   Intel Xeon (model 167), sending a page-cached 128 MiB file to a
+//!   thread that drains the other end into a 256 KiB buffer, best of 15
+//!   rounds, 23–28 ms against 36–38 for `write` alone and 81–91 for
+//!   `io::copy(File)` (3.2–3.8× it); in C, 23–26 ms against `write`'s 32–34
+//!   and `sendfile`'s 30–32; ahead of both with a 64 KiB or 1 MiB
+//!   receiving buffer too, and level with them with a 16 KiB one. On an AMD EPYC (Zen 4) `write` alone gave
+//!   2.4–3.4× `io::copy`, `sendfile` alone 1.6–2.1×.
 //! - **Anything else, `sendfile`**: into TCP it sends page references the
-//!   network stack keeps (2.5–4.3× `io::copy`, against `write`'s
-//!   1.2–2.8×), and into a pipe a `write` was slower still.
+//!   network stack keeps (2.5–4.3× `io::copy` on the EPYC, against
+//!   `write`'s 1.2–2.8×), and into a pipe a `write` was slower still.
 //!
 //! Below [`MAPPED_FROM`] bytes `sendfile` wins into a Unix socket too
 //! (the same loop, sending N bytes and waiting for the receiver each time:
@@ -38,6 +44,10 @@ use crate::os;
 
 /// Bytes a call sends at most: Linux sends about 2 GiB a call at most.
 const CALL_MAX: u64 = 1 << 30;
+
+/// Into a Unix socket, a `write` from the mapping and a `sendfile` take
+/// turns of this many bytes (see the module docs).
+const TURN: usize = 128 << 10;
 
 /// Sends of fewer bytes than this use `sendfile` into every socket (see
 /// the module docs).
@@ -65,21 +75,30 @@ impl<S: Store> Description<S> {
         let start = *pos;
         let mut mapped =
             self.store.len().saturating_sub(start) >= MAPPED_FROM && os::is_unix_stream(out);
+        // Where `mapped`, turns alternate: a `write` from the mapping, then
+        // a `sendfile`.
+        let mut writes_next = mapped;
         loop {
             let len = self.store.size(fd)?;
             let Some(left) = len.checked_sub(*pos).filter(|&n| n > 0) else {
                 break;
             };
-            let count = usize::try_from(left.min(CALL_MAX)).unwrap_or(usize::MAX);
+            let mut count = usize::try_from(left.min(CALL_MAX)).unwrap_or(usize::MAX);
             if mapped {
-                match self.store.send_mapped(out, *pos, count) {
-                    Some(Ok(0)) => break,
-                    Some(Ok(n)) => {
-                        *pos += n as u64;
-                        continue;
+                count = count.min(TURN);
+                if writes_next {
+                    writes_next = false;
+                    match self.store.send_mapped(out, *pos, count) {
+                        Some(Ok(0)) => break,
+                        Some(Ok(n)) => {
+                            *pos += n as u64;
+                            continue;
+                        }
+                        Some(Err(e)) => return Err(e),
+                        None => mapped = false,
                     }
-                    Some(Err(e)) => return Err(e),
-                    None => mapped = false,
+                } else {
+                    writes_next = true;
                 }
             }
             match os::sendfile(out, fd, &mut pos, count) {
