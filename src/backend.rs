@@ -127,6 +127,12 @@ impl MmapFile {
         &self.backend
     }
 
+    /// Where files are not mapped, no write counts towards a mapping.
+    #[cfg(not(mapped_io))]
+    pub(crate) fn wrote_as_file(&self, written: io::Result<usize>) -> io::Result<usize> {
+        written
+    }
+
     /// Where files are not mapped, there is nothing to settle.
     #[cfg(not(mapped_io))]
     pub(crate) fn settle(&mut self) {}

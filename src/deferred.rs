@@ -2,25 +2,34 @@
 //! [`OpenOptions::map_after`](crate::OpenOptions::map_after)).
 //!
 //! A mapping costs a handle more than a `File`'s whole life does when the
-//! file is small or read once: measured on the Intel Xeon (Linux 6.18,
+//! file is small or used briefly: measured on the Intel Xeon (Linux 6.18,
 //! ext4), opening a 100-byte file, `read_to_end` and closing took 24–27 µs
 //! mapped at open against `File`'s 3–5 µs. The time goes to the first page
 //! fault in a fresh 1 GiB mapping (its page tables are made, zeroed and
 //! freed again: 13 µs in a C loop), the `mmap` and `munmap` (3 µs) and
-//! the lease's `fcntl`s (2 µs). So a read-only handle starts as a `File`:
-//! each call is `File`'s own system call, counted, and the
-//! [`DEFAULT_MAP_AFTER`]th maps the file and goes through the mapping, as
-//! every call after it does. Mapping then is what opening mapped would
-//! have done at that moment: the cursor is where the kernel's file offset
-//! is, and the length what the file has.
+//! the lease's `fcntl`s (2 µs). So a handle starts as a `File`: each call
+//! is `File`'s own system call, counted, and the [`DEFAULT_MAP_AFTER`]th
+//! maps the file and goes through the mapping, as every call after it
+//! does. A write counts [`PAGE_CALLS`] calls more for each whole page it
+//! wrote, since `write(2)` costs more than the mapping per page. Mapping
+//! then is what opening mapped would have done at that moment: the cursor
+//! is where the kernel's file offset is, and the length what the file has.
 //!
-//! A handle that can write maps at open. The `MmapFile`s of a file in one
-//! process share its inode, which knows the length exactly for every write
-//! made through any of them ([`MmapFile::len`]); a write made as a `File`
-//! would be one it learns of only later, as it does another process's.
-//! A reader changes nothing that the inode must know, and the other handles
-//! see it as they see a `File` open beside them (Shared, see the crate
-//! docs), as they do a second mapped description.
+//! The `MmapFile`s of a file in one process share its inode, which knows
+//! the length exactly for every write made through any of them
+//! ([`MmapFile::len`]), and whose mapping controls (`protect`, views)
+//! bind every handle; a write made as a `File` would be one it learns of
+//! only later, as it does another process's. So a handle that can write
+//! maps at its next call once the file has such an inode ([`Deferred::joins`]);
+//! until then it is the file's only `MmapFile` writer and there is no one
+//! to tell. An append-mode handle maps at open: it is a log's, and its
+//! appends are what the mapping is fastest at. Deferred, the criterion
+//! rows that append 1 MiB to a fresh file after opening it (timing the
+//! appends, not the open) took the mapping's cost into the timed part:
+//! `BufWriter<MmapFile>` with 4 KiB records 280–316 µs against 250–254
+//! mapped at open, 256 B records 281–297 against 240–268. A reader changes nothing that the inode must know, and the
+//! other handles see it as they see a `File` open beside them (Shared, see
+//! the crate docs), as they do a second mapped description.
 //!
 //! The mapping reads the cursor and the size as the kernel has them, so no
 //! call may move either while it does: the calls made meanwhile hold
@@ -31,9 +40,10 @@
 //! Other `MmapFile`s of the file in this process see such a handle as they
 //! see a `File`, with one exception: when one of their reads reaches the
 //! end of the file, their shared length catches up with what someone else
-//! wrote, and a read-only handle's calls do the same for them while it
-//! has not mapped the file ([`Deferred::catch_up`]), as they would have as
-//! a member of the inode.
+//! wrote, and a handle's calls do the same for them while it has not
+//! mapped the file ([`Deferred::catch_up`]), as they would have as a
+//! member of the inode (for a writer that has not joined yet, one whose
+//! call was under way when the inode was made).
 //!
 //! A handle that has not mapped its file when the process forks never
 //! does, in parent and child alike: it stays a `File` (a mapping of a
@@ -60,6 +70,14 @@ use crate::{Backend, MmapFile, fork, os};
 /// where their extra cost (0.3–0.7 µs each for a short read, against the
 /// mapping's tens of nanoseconds) adds up to what the mapping costs.
 pub(crate) const DEFAULT_MAP_AFTER: u32 = 16;
+
+/// What a page written as a `File` counts, in calls, towards the mapping:
+/// a 4 KiB `write(2)` costs about 1.9 µs more than the copy into a mapped
+/// page, four times what a short call costs more.
+const PAGE_CALLS: u32 = 4;
+
+/// The page of [`PAGE_CALLS`].
+const PAGE: usize = 4096;
 
 /// The environment variable that sets the default for
 /// [`OpenOptions::map_after`](crate::OpenOptions::map_after).
@@ -101,13 +119,16 @@ pub(crate) struct Deferred {
     pid: u32,
     /// The file's device and inode numbers (the registry's key).
     key: (u64, u64),
+    /// The handle can write: it maps as soon as the file has an inode.
+    writes: bool,
 }
 
 impl Deferred {
     /// The deferral for a handle on `file`, or `None` where it maps at open:
     /// `map_after` is 0, the options act on the mapping at open (`private`,
-    /// `populate`, advice for the pages), the handle can write, or the file
-    /// is not regular.
+    /// `populate`, advice for the pages), the handle appends (`O_APPEND`)
+    /// or cannot read, or the file is not regular or is open with
+    /// `O_DIRECT`.
     pub(crate) fn new(
         file: &File,
         map: &MapOptions,
@@ -121,11 +142,13 @@ impl Deferred {
             return Ok(None);
         }
         let fd = file.as_fd();
-        if os::access(fd)?.write {
-            return Ok(None);
-        }
+        let access = os::access(fd)?;
         let identity = os::identify(fd)?;
-        if !identity.regular {
+        // O_DIRECT handles are never mapped (see `Backend::choose`); an
+        // append-mode handle is a log's, whose appends the mapping serves
+        // from the first (see the module docs); a write-only one maps at
+        // open where `Backend::choose` can map it.
+        if !identity.regular || access.direct || access.append || !access.read {
             return Ok(None);
         }
         // Counts forks from now on.
@@ -139,12 +162,55 @@ impl Deferred {
             forks: fork::count(),
             pid: std::process::id(),
             key: identity.key,
+            writes: access.write,
         }))
+    }
+
+    /// After a write made as a `File` of `written` bytes: each whole page
+    /// counts [`PAGE_CALLS`] calls more towards the mapping.
+    pub(crate) fn count_written(&self, written: usize) {
+        let pages = u32::try_from(written / PAGE).unwrap_or(u32::MAX);
+        let calls = pages.saturating_mul(PAGE_CALLS);
+        if calls > 0 {
+            let _ = self
+                .calls_left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    // One call is left for the next call to map with.
+                    Some(left.saturating_sub(calls).max(1.min(left)))
+                });
+        }
+    }
+
+    /// For a clone of a handle that will never map (see
+    /// [`MmapFile::try_clone`]): one that never maps either, and catches
+    /// the others up after each call as this one does.
+    pub(crate) fn never_mapping(&self) -> Deferred {
+        Deferred {
+            mapped: OnceLock::from(Backend::Syscalls),
+            calls_left: AtomicU32::new(0),
+            transition: RwLock::new(()),
+            map: self.map.clone(),
+            opened: None,
+            forks: self.forks,
+            pid: self.pid,
+            key: self.key,
+            writes: self.writes,
+        }
     }
 
     /// The backend made by the mapping, if it was made.
     pub(crate) fn mapped(&self) -> Option<&Backend> {
         self.mapped.get()
+    }
+
+    /// Whether the handle can write and other handles of the file in this
+    /// process share an inode, which it must then join (see the module
+    /// docs).
+    fn joins(&self) -> bool {
+        self.writes
+            && lock(&REGISTRY)
+                .get(&self.key)
+                .is_some_and(|w| w.strong_count() > 0)
     }
 
     /// After a call made as a `File`: the inode that the mapped handles of
@@ -234,6 +300,16 @@ impl MmapFile {
         }
     }
 
+    /// After a write made as a `File` (the syscall arm of a write's
+    /// dispatch): counts its pages towards the mapping.
+    #[inline(always)]
+    pub(crate) fn wrote_as_file(&self, written: io::Result<usize>) -> io::Result<usize> {
+        if let (Backend::Deferred(d), Ok(n)) = (&self.backend, &written) {
+            d.count_written(*n);
+        }
+        written
+    }
+
     /// The backend for any other call, without counting it.
     #[inline(always)]
     pub(crate) fn backend(&self) -> Current<'_> {
@@ -290,7 +366,8 @@ impl MmapFile {
     #[cold]
     #[inline(never)]
     fn deferred<'a>(&'a self, d: &'a Deferred, count: bool) -> Current<'a> {
-        let catch_up = count.then(|| (d, self.fd()));
+        // Every call catches up, `set_len` among the uncounted ones.
+        let catch_up = Some((d, self.fd()));
         // A handle that will never map (a fork, or no mapping to be had)
         // still catches the others up after each call.
         let unmapped = |held| Current {
@@ -314,7 +391,8 @@ impl MmapFile {
             Some(mapped) => return Current::now(mapped),
             None => {}
         }
-        if count && !d.forked() && d.calls_left.fetch_sub(1, Ordering::Relaxed) <= 1 {
+        if !d.forked() && (d.joins() || count && d.calls_left.fetch_sub(1, Ordering::Relaxed) <= 1)
+        {
             drop(held);
             return match self.map_now(d) {
                 Backend::Syscalls => unmapped(None),

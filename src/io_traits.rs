@@ -71,7 +71,7 @@ impl Write for &MmapFile {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        dispatch!(self, d => d.write_vectored(self.fd(), bufs), _ => (&self.file).write_vectored(bufs))
+        dispatch!(self, d => d.write_vectored(self.fd(), bufs), _ => self.wrote_as_file((&self.file).write_vectored(bufs)))
     }
 
     /// Cuts the file on disk back to its length, so that other processes see
@@ -140,7 +140,7 @@ impl MmapFile {
     #[cfg(mapped_io)]
     #[inline(never)]
     fn write_at_slow(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        let written = dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.file.write_at(buf, offset))?;
+        let written = dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.wrote_as_file(self.file.write_at(buf, offset)))?;
         if let Some(d) = self.shared() {
             d.bias_thread(self.fd());
         }
@@ -193,7 +193,7 @@ impl FileExt for MmapFile {
             }
             return self.write_at_slow(buf, offset);
         }
-        dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.file.write_at(buf, offset))
+        dispatch!(self, d => d.write_at(self.fd(), buf, offset), _ => self.wrote_as_file(self.file.write_at(buf, offset)))
     }
 }
 

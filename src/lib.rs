@@ -83,15 +83,19 @@
 //!   calls, then after twice as many at each refusal, up to 8,192 (a
 //!   refusal costs a few `fcntl`s). Once granted, the handle is Alone.
 //!
-//! A read-only handle maps the file at its 16th read or seek, not at open
+//! A handle maps the file at its 16th read, write or seek, not at open
 //! ([`OpenOptions::map_after`]): the first fault in a fresh mapping makes
 //! its page tables, which with the `mmap`, the lease and the `munmap` cost
 //! more than opening a small file, reading it whole and closing it does
 //! with `File` (about 25 µs against 3–5 µs here). Until then its calls are
 //! `File`'s system calls; its cursor is the kernel's file offset, which
-//! the mapping takes over. Handles that can write map at open, so that the
-//! inode sees every write made through an `MmapFile` of the process. One
-//! that has not mapped when the process forks stays on system calls.
+//! the mapping takes over. A write counts four calls more for each whole
+//! page it wrote; an append-mode handle (a log's) maps at open. A handle
+//! that can write maps at its next call once
+//! another `MmapFile` of the process has mapped the file, so that their
+//! shared inode sees every write made through an `MmapFile` of the
+//! process. One that has not mapped when the process forks stays on
+//! system calls.
 //!
 //! After `fork` (but not `posix_spawn`, which `std::process::Command` uses
 //! where it can), parent and child share each handle's open file
@@ -418,7 +422,8 @@ impl MmapFile {
     /// through any `MmapFile` in this process, and without a system call.
     /// It sees the writes of other processes after a read reaches the end, a
     /// seek from the end, or [`metadata`](Self::metadata). (So that this
-    /// holds, a handle that can write maps at open; see
+    /// holds, a handle that can write and has not mapped its file yet maps
+    /// it at its next call once another handle has; see
     /// [`OpenOptions::map_after`].)
     ///
     /// # Errors

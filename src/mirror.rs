@@ -149,7 +149,12 @@ impl MmapFile {
             }
             #[cfg(mapped_io)]
             Backend::Private(d) => Backend::Private(Arc::clone(d)),
-            _ => Backend::Syscalls,
+            _ => match &self.backend {
+                // One that will never map still catches the others up.
+                #[cfg(mapped_io)]
+                Backend::Deferred(d) => Backend::Deferred(Box::new(d.never_mapping())),
+                _ => Backend::Syscalls,
+            },
         };
         Ok(MmapFile::with_backend(file, backend))
     }

@@ -285,15 +285,18 @@ impl OpenOptions {
         self
     }
 
-    /// A read-only handle maps the file at its `calls`-th read or seek rather
+    /// The handle maps the file at its `calls`-th read, write or seek rather
     /// than at open (0: at open). Until then each call is `File`'s own
     /// system call; from then on every call goes through the mapping. A
-    /// handle that makes few calls, one that reads a small file whole, say,
+    /// handle that makes few calls, one that reads a small file whole or
+    /// writes a short one, say,
     /// then never pays for a mapping, which costs more than such a handle's
     /// whole life as a `File` does (the README's Performance section has
     /// the figures); one that makes many pays a few system calls more
-    /// than if it had mapped at open. A handle that can write maps at open
-    /// (see [`MmapFile::len`] for why). The default is 16, or the value of
+    /// than if it had mapped at open. A write counts four calls more for
+    /// each whole page it wrote, and a handle that can write maps at its
+    /// next call once another `MmapFile` of the file in the process has
+    /// mapped it (see [`MmapFile::len`] for why). The default is 16, or the value of
     /// the environment variable `MMAPFILE_MAP_AFTER` (read once, at the
     /// first open). Results do not change. The mapping controls
     /// ([`MmapFile::advise`], [`MmapFile::view`] and the rest),
@@ -301,8 +304,10 @@ impl OpenOptions {
     /// [`MmapFile::write_to`] and lending the descriptor (`as_fd`) map the
     /// file first. No effect on a handle that maps at open anyway:
     /// [`private`](Self::private), [`populate`](Self::populate), advice
-    /// for the pages, a handle that can write, or a file that is not a
-    /// regular file (which is never mapped).
+    /// for the pages, an append-mode or write-only handle (an append-mode
+    /// one is a log's, which the mapping serves from its first append), or
+    /// a file that is not a regular file
+    /// (which is never mapped).
     ///
     /// # Errors
     /// [`open`](Self::open) fails with `InvalidInput` where the default is

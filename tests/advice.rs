@@ -20,7 +20,7 @@ use common::pattern::pattern;
 use common::smaps::{
     covering, first_flags, make_file, newest_window, rss_kb, total, vmas_of, windows,
 };
-use common::{KIB, MIB, eventually, page, read_all_at, rw};
+use common::{KIB, MIB, eventually, page, read_all_at, rw_mapped};
 
 /// Bytes of `path` resident in the page cache, from `fincore(1)`; `None`
 /// where it is missing.
@@ -62,7 +62,7 @@ fn populate_read_maps_the_file_and_dont_need_unmaps_it() {
     let size = 4 * MIB;
     let data = pattern(0, size as usize);
     let path = make_file(dir.path(), "resident", &data);
-    let f = rw(&path);
+    let f = rw_mapped(&path);
     assert!(f.is_mapped());
     let size_kb = size / KIB;
 
@@ -188,7 +188,7 @@ fn advise_sets_and_clears_vm_flags() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = make_file(dir.path(), "flags", &pattern(0, MIB as usize));
-    let f = rw(&path);
+    let f = rw_mapped(&path);
     let has = |flag: &str| first_flags(&path).iter().any(|f| f == flag);
     for flag in ["rr", "sr", "hg", "nh", "dd"] {
         assert!(
@@ -226,7 +226,7 @@ fn advise_sets_and_clears_vm_flags() {
 
     // A range: only the pages holding it.
     let g_path = make_file(dir.path(), "range", &pattern(0, MIB as usize));
-    let g = rw(&g_path);
+    let g = rw_mapped(&g_path);
     g.advise_range(Advice::Random, 256 * KIB, 100).unwrap();
     let window = newest_window(&g_path);
     let advised: Vec<_> = window.iter().filter(|v| v.has("rr")).collect();
@@ -305,6 +305,7 @@ fn open_time_advice_is_applied_to_new_windows() {
             .write(true)
             .reserve(4096)
             .advice(advice)
+            .map_after(0)
             .open(&path)
             .unwrap();
         let first = first_flags(&path);
@@ -351,6 +352,7 @@ fn open_time_advice_covers_what_the_file_grows_into() {
             .write(true)
             .advice(Advice::Random)
             .huge_pages(true)
+            .map_after(0)
             .open(&path)
             .unwrap();
         f.seek(SeekFrom::End(0)).unwrap();

@@ -1,7 +1,9 @@
-//! A read-only handle maps its file at its `map_after`-th call, not at open
+//! A handle maps its file at its `map_after`-th call, not at open
 //! (`OpenOptions::map_after`): `File`'s system calls until then, the
 //! mapping from then on, with the cursor carried over, and `File`'s results
-//! throughout, from several threads at once and across a fork.
+//! throughout, from several threads at once and across a fork. A writer
+//! maps sooner where its pages add up, or where the file has mapped
+//! handles in the process already.
 
 // Unix only: /proc/self/smaps, fork, `read_at` (tests/windows_*.rs cover Windows).
 #![cfg(unix)]
@@ -67,8 +69,10 @@ fn a_reader_maps_at_its_nth_call_and_keeps_its_cursor() {
     assert!(f.is_mapped());
 }
 
+/// `map_after(0)` maps at open, and so does an append-mode handle
+/// whatever its `map_after`.
 #[test]
-fn map_after_0_maps_at_open_and_writers_always_do() {
+fn map_after_0_and_append_mode_map_at_open() {
     if !mmapfile::MAPPED_IO {
         return;
     }
@@ -78,13 +82,90 @@ fn map_after_0_maps_at_open_and_writers_always_do() {
     assert!(mapped(&path));
     drop(at_open);
     assert!(!mapped(&path));
-    let _writer = MmapFile::options()
+    let writer_at_open = writer(&path, 0);
+    assert!(mapped(&path), "a writer with map_after(0) waited to map");
+    drop(writer_at_open);
+    assert!(!mapped(&path));
+    let _log = MmapFile::options()
         .read(true)
-        .write(true)
+        .append(true)
         .map_after(1000)
         .open(&path)
         .unwrap();
-    assert!(mapped(&path), "a writer waited to map");
+    assert!(mapped(&path), "an append-mode handle waited to map");
+}
+
+fn writer(path: &Path, map_after: u32) -> MmapFile {
+    MmapFile::options()
+        .read(true)
+        .write(true)
+        .map_after(map_after)
+        .open(path)
+        .unwrap()
+}
+
+/// A writer alone with its file maps at its `map_after`-th call, or
+/// sooner where it wrote whole pages (each counts four calls): what it
+/// wrote before and after is the file's, at the cursor it carried over.
+#[test]
+fn a_writer_maps_at_its_nth_call_or_when_its_pages_add_up() {
+    if !mmapfile::MAPPED_IO {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = records_file(dir.path(), 0);
+    let mut f = writer(&path, 4);
+    assert!(!mapped(&path), "mapped at open");
+    for i in 0..3u64 {
+        f.write_all(&(i * 8).to_le_bytes()).unwrap();
+    }
+    assert!(!mapped(&path), "mapped before its 4th call");
+    f.write_all(&24u64.to_le_bytes()).unwrap();
+    assert!(mapped(&path), "not mapped at its 4th call");
+    f.write_all(&32u64.to_le_bytes()).unwrap();
+    assert_eq!(f.len().unwrap(), 40);
+    f.seek(SeekFrom::Start(8)).unwrap();
+    assert_eq!(next_record(&mut f), 8);
+    drop(f);
+    assert_eq!(fs::read(&path).unwrap().len(), 40);
+
+    // 16 calls' worth in one write of four pages: the next call maps.
+    let f = writer(&path, 17);
+    let page: Vec<u8> = (0..4 * 4096u32).map(|i| i as u8).collect();
+    f.write_all_at(&page, 40).unwrap();
+    assert!(!mapped(&path), "mapped before the call after the pages");
+    assert_eq!(f.len().unwrap(), 40 + page.len() as u64);
+    assert!(mapped(&path), "not mapped once the pages added up");
+    drop(f);
+    assert!(fs::read(&path).unwrap()[40..] == page[..]);
+}
+
+/// A writer maps as soon as another handle of the file in this process
+/// has: it joins their inode, so that `len()` is exact for each write and
+/// the mapping controls (`protect`, views) bind it too.
+#[test]
+fn a_writer_joins_the_mapped_handles_of_its_file() {
+    if !mmapfile::MAPPED_IO {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = records_file(dir.path(), 10);
+    // Opened first, then a mapped handle beside it.
+    let mut w = writer(&path, 1000);
+    w.seek(SeekFrom::End(0)).unwrap();
+    let mapped_handle = common::rw_mapped(&path);
+    w.write_all(b"first").unwrap();
+    assert_eq!(mapped_handle.len().unwrap(), 85);
+    // Opened after the mapped handle: its first call joins.
+    let late = writer(&path, 1000);
+    late.write_all_at(b"second", 85).unwrap();
+    assert_eq!(mapped_handle.len().unwrap(), 91);
+    mapped_handle.set_len(80).unwrap();
+    assert_eq!((w.len().unwrap(), late.len().unwrap()), (80, 80));
+    assert!(w.is_mapped() && late.is_mapped());
+    let mut all = Vec::new();
+    (&mapped_handle).read_to_end(&mut all).unwrap();
+    assert_eq!(all, fs::read(&path).unwrap());
 }
 
 /// The default: a small file read whole is two `read`s, and never mapped.
@@ -159,7 +240,7 @@ fn a_read_before_the_mapping_catches_the_writers_length_up() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = records_file(dir.path(), 10);
-    let writer = common::rw(&path);
+    let writer = common::rw_mapped(&path);
     let mut r = reader(&path, 1000);
     fs::OpenOptions::new()
         .append(true)

@@ -15,7 +15,7 @@ use mmapfile::Advice;
 mod common;
 use common::pattern::pattern;
 use common::smaps::{dirty_kb, locked_kb, make_file};
-use common::{KIB, MIB, eventually, read_all_at, rw};
+use common::{KIB, MIB, eventually, read_all_at, rw_mapped};
 
 #[test]
 fn populate_write_dirties_and_sync_range_cleans() {
@@ -28,7 +28,7 @@ fn populate_write_dirties_and_sync_range_cleans() {
     let data = pattern(0, size as usize);
     let path = make_file(dir.path(), "popwrite", &data);
     File::open(&path).unwrap().sync_all().unwrap();
-    let f = rw(&path);
+    let f = rw_mapped(&path);
     f.advise(Advice::PopulateRead).unwrap();
     assert_eq!(dirty_kb(&path), 0, "clean after sync_all and a read fault");
 
@@ -64,7 +64,7 @@ fn sync_range_cleans_its_range() {
     let size = 16 * MIB;
     let path = make_file(dir.path(), "sync", &pattern(0, size as usize));
     File::open(&path).unwrap().sync_all().unwrap();
-    let f = rw(&path);
+    let f = rw_mapped(&path);
     assert_eq!(dirty_kb(&path), 0);
 
     let far = 8 * MIB;
@@ -130,7 +130,7 @@ fn sync_ranges_are_clamped_to_the_file() {
     let size = 64 * KIB;
     let path = make_file(dir.path(), "clamp", &pattern(0, size as usize));
     File::open(&path).unwrap().sync_all().unwrap();
-    let f = rw(&path);
+    let f = rw_mapped(&path);
     f.write_all_at(b"tail", size - 4).unwrap();
     assert!(dirty_kb(&path) > 0);
     // From inside the file to far past its end: clamped, and it cleans the
@@ -163,7 +163,7 @@ fn sync_ranges_are_clamped_to_the_file() {
     }
     // An empty file.
     let empty = make_file(dir.path(), "empty", b"");
-    let e = rw(&empty);
+    let e = rw_mapped(&empty);
     e.sync_range(0, 1 << 20).unwrap();
     e.sync_range_async(0, 1 << 20).unwrap();
     e.lock_memory().unwrap();

@@ -81,6 +81,17 @@ pub fn rw(path: &Path) -> MmapFile {
         .unwrap()
 }
 
+/// `path` opened read-write and mapped at open (`map_after(0)`): for the
+/// tests that look at the mapping itself, in `/proc/self/smaps`.
+pub fn rw_mapped(path: &Path) -> MmapFile {
+    MmapFile::options()
+        .read(true)
+        .write(true)
+        .map_after(0)
+        .open(path)
+        .unwrap()
+}
+
 /// Up to `len` bytes at `offset`: what `read_at` returned.
 #[cfg(unix)]
 pub fn read_all_at(f: &MmapFile, offset: u64, len: usize) -> Vec<u8> {

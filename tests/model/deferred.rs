@@ -1,4 +1,4 @@
-//! Fixed sequences of read-only handles that map the file at a later call
+//! Fixed sequences of handles that map the file at a later call
 //! (`OpenOptions::map_after`), which the model found in the first version:
 //! such a handle's reads must bring the length the other handles share up
 //! to date, as a mapped reader's do, also after a fork.
@@ -97,6 +97,42 @@ fn a_reader_that_never_maps_still_catches_the_length_up() {
                         h: H::Ro,
                         prefix: false,
                     },
+                ],
+            );
+        },
+    );
+}
+
+/// The clone of a writer that will never map (forked before it mapped)
+/// writes as a `File` and still catches the others up, here a reopened
+/// `Main` that mapped meanwhile: the model found the clone was a plain
+/// system-call handle that told no one.
+#[test]
+fn a_clone_of_a_writer_that_never_maps_catches_the_length_up() {
+    isolated(
+        "deferred::a_clone_of_a_writer_that_never_maps_catches_the_length_up",
+        || {
+            check_cfg(
+                Cfg {
+                    map_after: Some(4),
+                    init: no_bytes(),
+                    ..unobserved()
+                },
+                vec![
+                    Op::Fork { kid: vec![] },
+                    Op::Read {
+                        h: H::Clone,
+                        len: 0,
+                    },
+                    Op::Reopen { truncate: false },
+                    Op::Read { h: H::Main, len: 0 },
+                    Op::Read { h: H::Main, len: 0 },
+                    Op::WriteAllAt {
+                        h: H::Clone,
+                        data: text(1, 0),
+                        offset: 0,
+                    },
+                    Op::Read { h: H::Main, len: 0 },
                 ],
             );
         },

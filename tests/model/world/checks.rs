@@ -7,7 +7,7 @@
 use std::fmt;
 use std::fs;
 
-use super::ops::{H, HANDLES};
+use super::ops::HANDLES;
 use super::runner::Run;
 use super::worlds::Model;
 use crate::twin::{Handle, Outcome, byte_diff};
@@ -140,9 +140,9 @@ impl<M: Model> Run<M> {
                     "{at}: {h:?}.len(): MmapFile {ml:?}, File world's length {flen}"
                 )));
             }
-            // A read-only handle may map later (`map_after`), and never
-            // does once the process forked; `is_mapped` would map it now.
-            if M::MAPPED && (h != H::Ro || self.cfg.map_after == Some(0)) && !m.h_is_mapped() {
+            // A handle may map later (`map_after`), and never does once the
+            // process forked; `is_mapped` would map it now.
+            if M::MAPPED && self.cfg.map_after == Some(0) && !m.h_is_mapped() {
                 return Err(self.fail(format!("{at}: {h:?} is not mapped")));
             }
         }
