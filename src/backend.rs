@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io;
 #[cfg(mapped_io)]
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 #[cfg(mapped_io)]
 use std::sync::Arc;
 #[cfg(mapped_io)]
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 #[cfg(mapped_io)]
 use crate::Advice;
+use crate::MmapFile;
 #[cfg(mapped_io)]
 use crate::deferred::Deferred;
 #[cfg(mapped_io)]
@@ -24,7 +25,6 @@ use crate::options::MapOptions;
 use crate::os::{self, fault};
 #[cfg(mapped_io)]
 use crate::private::PrivateMap;
-use crate::{Backend, MmapFile};
 
 /// For a file the crate opens itself, to call just before the open: the
 /// fork count then, which tells later whether a fork has shared its
@@ -40,7 +40,41 @@ pub(crate) fn opened_now() -> Option<u64> {
     Some(0)
 }
 
+pub(crate) enum Backend {
+    /// Plain system calls on `file`: for what cannot be mapped.
+    Syscalls,
+    /// I/O through the shared mapping of the file's inode.
+    #[cfg(mapped_io)]
+    Shared(Arc<Description<Inode>>),
+    /// I/O through a private copy-on-write mapping.
+    #[cfg(mapped_io)]
+    Private(Arc<Description<PrivateMap>>),
+    /// System calls until the handle maps the file, then the backend made
+    /// then (see `deferred.rs`).
+    #[cfg(mapped_io)]
+    Deferred(Box<Deferred>),
+}
+
 impl MmapFile {
+    /// Cuts the file on disk back to its length, where this handle may write.
+    pub(crate) fn trim(&self) -> io::Result<()> {
+        #[cfg(mapped_io)]
+        if let Some(d) = self.shared()
+            && d.access.write
+        {
+            return d.store.trim(self.fd());
+        }
+        Ok(())
+    }
+
+    #[cfg(mapped_io)]
+    #[inline]
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: `self.fd` is `self.file`'s descriptor, open for as long as
+        // `self` lives, which bounds the borrow.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    }
+
     /// Wraps an open file, with its access mode and cursor.
     /// `opened`: we opened `file` ourselves (see [`opened_now`]), so no one
     /// else shares its open file description unless a fork since did;

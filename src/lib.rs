@@ -313,22 +313,17 @@ pub const MAPPED_IO: bool = cfg!(mapped_io);
 use std::fs::File;
 use std::io::{self, Write};
 #[cfg(mapped_io)]
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
-#[cfg(mapped_io)]
-use std::sync::Arc;
+use std::os::fd::{AsFd, RawFd};
 #[cfg(mapped_io)]
 use std::sync::atomic::AtomicPtr;
 
+use backend::Backend;
 pub use controls::{Advice, Protection, Region, page_size};
 #[cfg(mapped_io)]
-use deferred::Deferred;
-#[cfg(mapped_io)]
-use description::{Description, Store};
+use description::Store;
 #[cfg(mapped_io)]
 use inode::Inode;
 pub use options::OpenOptions;
-#[cfg(mapped_io)]
-use private::PrivateMap;
 pub use view::{Records, View};
 
 /// A file whose bytes move through a shared memory mapping: the API and
@@ -391,21 +386,6 @@ pub struct MmapFile {
     backend: Backend,
 }
 
-enum Backend {
-    /// Plain system calls on `file`: for what cannot be mapped.
-    Syscalls,
-    /// I/O through the shared mapping of the file's inode.
-    #[cfg(mapped_io)]
-    Shared(Arc<Description<Inode>>),
-    /// I/O through a private copy-on-write mapping.
-    #[cfg(mapped_io)]
-    Private(Arc<Description<PrivateMap>>),
-    /// System calls until the handle maps the file, then the backend made
-    /// then (see `deferred.rs`).
-    #[cfg(mapped_io)]
-    Deferred(Box<Deferred>),
-}
-
 impl MmapFile {
     /// Whether I/O goes through a mapping (`true`), or through plain system
     /// calls because the file cannot be mapped (`false`). Results are the
@@ -440,17 +420,6 @@ impl MmapFile {
         Ok(self.len()? == 0)
     }
 
-    /// Cuts the file on disk back to its length, where this handle may write.
-    fn trim(&self) -> io::Result<()> {
-        #[cfg(mapped_io)]
-        if let Some(d) = self.shared()
-            && d.access.write
-        {
-            return d.store.trim(self.fd());
-        }
-        Ok(())
-    }
-
     /// Writes everything from the cursor to the end of the file into `out`,
     /// advancing the cursor, and returns the number of bytes written: what
     /// `io::copy(&mut file, out)` does, much faster.
@@ -458,10 +427,11 @@ impl MmapFile {
     /// The kernel moves the bytes, so they are never copied through a
     /// buffer of ours: std's `io::copy` moves a generic reader's bytes
     /// through an 8 KiB stack buffer, one `write` per 8 KiB. A megabyte or
-    /// more into a Unix-domain stream socket goes by one `write` straight
-    /// out of the mapping (where the handle is alone with the file); the
-    /// rest, `sendfile` from the page cache: each the faster of the two
-    /// where it is used (measured in the README's Performance section).
+    /// more into a Unix-domain stream socket goes by `write`s straight out
+    /// of the mapping taking turns with `sendfile`s (where the handle is
+    /// alone with the file), so that the sender's core and the receiver's
+    /// share the copy; the rest by `sendfile` from the page cache. The
+    /// module docs of `src/description/send.rs` give the measurements.
     /// `out` must have a file descriptor (a socket, pipe, file or
     /// terminal); that is also what keeps this safe, since no reference
     /// into the mapping reaches user code. Where the kernel cannot send to
@@ -519,14 +489,6 @@ impl MmapFile {
     #[cfg(windows)]
     pub fn write_to<W: Write + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
         io::copy(&mut &*self, out)
-    }
-
-    #[cfg(mapped_io)]
-    #[inline]
-    fn fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: `self.fd` is `self.file`'s descriptor, open for as long as
-        // `self` lives, which bounds the borrow.
-        unsafe { BorrowedFd::borrow_raw(self.fd) }
     }
 }
 

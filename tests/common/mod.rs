@@ -45,6 +45,8 @@ pub mod small_fs;
 #[cfg(unix)]
 pub mod smaps;
 pub mod twin;
+#[cfg(windows)]
+pub mod windows;
 
 use std::fs;
 #[cfg(unix)]

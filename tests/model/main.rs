@@ -8,7 +8,8 @@
 //!   fuzz target, see fuzz/fuzz_targets/model.rs), on the File-against-
 //!   MmapFile harness of tests/common/twin;
 //! - `strategies.rs`: the proptest strategies;
-//! - `regressions.rs`: fixed sequences.
+//! - `regressions.rs`, `outsiders.rs` (another process, a fork) and
+//!   `deferred.rs` (handles that map later): fixed sequences.
 //!
 //! `mmapfile_behaves_like_file` runs on a named file;
 //! `anonymous_mmapfile_behaves_like_file` on `MmapFile::anonymous()`, whose
@@ -19,13 +20,13 @@
 //! failures (`main.proptest-regressions`) to it.
 //!
 //! Discrepancies found so far, and the scenarios of issue 11 the model can
-//! play, are also kept as fixed sequences (`regressions.rs`), one `#[test]`
+//! play, are also kept as fixed sequences (the three files above), one `#[test]`
 //! each. Run with `PROPTEST_CASES=2000` for a deeper search. With
 //! `MMAPFILE_MODEL_TWINS=1` both worlds are `File`s: the harness' own
 //! check, which must never fail.
 
 // Unix only: fork, an outsider process, `read_at`/`write_at`
-// (tests/windows_model.rs is the Windows model).
+// (tests/windows_model/ is the Windows model).
 #![cfg(unix)]
 
 #[allow(dead_code)]
@@ -37,6 +38,7 @@ mod twin;
 mod world;
 
 mod deferred;
+mod outsiders;
 mod regressions;
 mod strategies;
 

@@ -1,10 +1,10 @@
-//! Fixed sequences: discrepancies the model found, and the scenarios of
-//! issue 11 it can play, kept as deterministic regression tests, one
-//! `#[test]` each (proptest's saved seeds go stale when the strategies
-//! change). Those that fork run in a process of their own (`isolated`).
+//! Fixed sequences: discrepancies the model found, kept as deterministic
+//! regression tests, one `#[test]` each (proptest's saved seeds go stale
+//! when the strategies change); those with another process or a fork are
+//! in `outsiders.rs`, and those of deferred mapping in `deferred.rs`.
 
-use crate::world::{Cfg, Data, Ext, H, Kid, Op, Out, Pos};
-use crate::{isolated, play};
+use crate::play;
+use crate::world::{Cfg, Data, Ext, H, Op};
 
 /// The `Cfg` of the fixed sequences: a named file of 5 bytes (`anonymous`:
 /// `MmapFile::anonymous()` with those 5 bytes), read after every op.
@@ -42,11 +42,11 @@ pub(crate) fn check_cfg(cfg: Cfg, ops: Vec<Op>) {
     }
 }
 
-fn check_on(anonymous: bool, ops: Vec<Op>) {
+pub(crate) fn check_on(anonymous: bool, ops: Vec<Op>) {
     check_cfg(fixed(anonymous), ops);
 }
 
-fn check(ops: Vec<Op>) {
+pub(crate) fn check(ops: Vec<Op>) {
     check_on(false, ops);
 }
 
@@ -59,7 +59,16 @@ pub(crate) fn no_bytes() -> Data {
     }
 }
 
-fn bytes(len: usize) -> Data {
+/// `len` bytes of text from `seed`.
+pub(crate) fn text(len: usize, seed: u32) -> Data {
+    Data {
+        len,
+        seed,
+        text: true,
+    }
+}
+
+pub(crate) fn bytes(len: usize) -> Data {
     Data {
         len,
         seed: 7,
@@ -237,273 +246,6 @@ fn anonymous_file_through_every_handle() {
                 h: H::App,
                 prefix: 5,
             },
-        ],
-    );
-}
-
-// ---------------------------------------------------------------------------
-// Issue 11: File's results outside one process. These fail until the core
-// follows /work/notes/issue11-design.md.
-// ---------------------------------------------------------------------------
-
-pub(crate) fn text(len: usize, seed: u32) -> Data {
-    Data {
-        len,
-        seed,
-        text: true,
-    }
-}
-
-/// Row 1: our handle is opened with `append(true)`; another process
-/// appends with `O_APPEND` between two of our appends, no flush between:
-/// `a1 b1 a2`, as with `File` (not `a1 a2`, zeros, `b1`).
-#[test]
-fn issue11_outsider_appends_between_our_appends() {
-    check_cfg(
-        Cfg {
-            main_append: true,
-            ..unobserved()
-        },
-        vec![
-            Op::Write {
-                h: H::Main,
-                data: text(2, 1),
-            },
-            Op::Outsider {
-                cmd: Out::Append { data: text(2, 2) },
-            },
-            Op::Write {
-                h: H::Main,
-                data: text(2, 3),
-            },
-        ],
-    );
-}
-
-/// Row 2: another process does `write_at(b"B", 1000)` and `sync_all` after
-/// we wrote 100 bytes; we drop: the file keeps its 1,001 bytes.
-#[test]
-fn issue11_outsider_write_survives_our_drop() {
-    check_cfg(
-        unobserved(),
-        vec![
-            Op::Write {
-                h: H::Main,
-                data: text(100, 1),
-            },
-            Op::Outsider {
-                cmd: Out::WriteAt {
-                    data: text(1, 2),
-                    at: Pos::Abs(1000),
-                },
-            },
-            Op::Outsider { cmd: Out::SyncAll },
-            Op::Outsider { cmd: Out::Close },
-            Op::Drop { h: H::Main },
-        ],
-    );
-}
-
-/// Row 3: fork; the parent writes; the child drops its inherited handle:
-/// the parent's bytes stay.
-#[test]
-fn issue11_fork_child_drop_keeps_parents_write() {
-    isolated(
-        "regressions::issue11_fork_child_drop_keeps_parents_write",
-        || {
-            check_cfg(
-                unobserved(),
-                vec![
-                    Op::Fork { kid: vec![] },
-                    Op::Write {
-                        h: H::Main,
-                        data: text(100, 1),
-                    },
-                    Op::Child {
-                        kid: vec![Kid::Drop(H::Main)],
-                    },
-                ],
-            );
-        },
-    );
-}
-
-/// Row 4: fork; the child writes C, then the parent writes P through the
-/// same handle: `... C P`, as the file offset is shared.
-#[test]
-fn issue11_fork_child_and_parent_share_the_cursor() {
-    isolated(
-        "regressions::issue11_fork_child_and_parent_share_the_cursor",
-        || {
-            check_cfg(
-                unobserved(),
-                vec![
-                    Op::Fork {
-                        kid: vec![Kid::Do(Op::Write {
-                            h: H::Main,
-                            data: text(1, 1),
-                        })],
-                    },
-                    Op::Write {
-                        h: H::Main,
-                        data: text(1, 2),
-                    },
-                ],
-            );
-        },
-    );
-}
-
-/// The outsider on the anonymous world opens `/proc/<our pid>/fd/N`, and
-/// sees our unflushed bytes and the exact size.
-#[test]
-fn issue11_outsider_on_anonymous_file() {
-    check_cfg(
-        Cfg {
-            observe: false,
-            ..fixed(true)
-        },
-        vec![
-            Op::WriteAll {
-                h: H::Main,
-                data: bytes(5000),
-            },
-            Op::Outsider {
-                cmd: Out::ReadAt {
-                    len: 100,
-                    at: Pos::End(-50),
-                },
-            },
-            Op::Outsider {
-                cmd: Out::WriteAt {
-                    data: text(10, 2),
-                    at: Pos::End(3000),
-                },
-            },
-            Op::Outsider { cmd: Out::Len },
-            Op::Read {
-                h: H::Main,
-                len: 10,
-            },
-            Op::Metadata { h: H::Main },
-        ],
-    );
-}
-
-/// A `File` taken out of a forked description (`into_file`) and wrapped
-/// again (`try_from`) still shares the offset with the child: the child's
-/// write moves the parent's cursor.
-#[test]
-fn fork_then_into_file_keeps_the_offset_shared() {
-    isolated(
-        "regressions::fork_then_into_file_keeps_the_offset_shared",
-        || {
-            check_cfg(
-                unobserved(),
-                vec![
-                    Op::Child { kid: vec![] },
-                    Op::IntoFile { h: H::Main },
-                    Op::Child {
-                        kid: vec![
-                            Kid::Do(Op::Write {
-                                h: H::Main,
-                                data: text(1, 0),
-                            }),
-                            Kid::Do(Op::Read { h: H::Main, len: 0 }),
-                        ],
-                    },
-                ],
-            );
-        },
-    );
-}
-
-/// After a fork, an append handle reopened with truncation appends exactly:
-/// the inode is Shared for good.
-#[test]
-fn fork_then_append_stays_exact() {
-    isolated("regressions::fork_then_append_stays_exact", || {
-        check_cfg(
-            Cfg {
-                main_append: true,
-                init: no_bytes(),
-                ..unobserved()
-            },
-            vec![
-                Op::Reopen { truncate: true },
-                Op::Fork { kid: vec![] },
-                Op::Write {
-                    h: H::Main,
-                    data: Data {
-                        len: 1,
-                        seed: 0,
-                        text: false,
-                    },
-                },
-            ],
-        );
-    });
-}
-
-/// `write_to` after a fork child appended: the cursor is the kernel's, so
-/// `File`'s own copy sends the child's byte, and the length then counts it
-/// (as after `read_to_end`).
-#[test]
-fn write_to_after_a_fork_child_appended() {
-    isolated("regressions::write_to_after_a_fork_child_appended", || {
-        check_cfg(
-            Cfg {
-                init: no_bytes(),
-                ..unobserved()
-            },
-            vec![
-                Op::Fork {
-                    kid: vec![Kid::Do(Op::Write {
-                        h: H::Main,
-                        data: text(1, 0),
-                    })],
-                },
-                Op::WriteTo { h: H::Main },
-                Op::Len { h: H::Main },
-            ],
-        );
-    });
-}
-
-/// The outsider's first write breaks our lease and its close lets a
-/// handle that keeps reading take it back; after our next write (with its
-/// step of zeros) the outsider's append lands right after our bytes.
-#[test]
-fn lease_taken_back_after_the_outsider_closes() {
-    let keep_reading = |offset| Op::KeepReading {
-        h: H::Main,
-        len: 16,
-        offset,
-    };
-    check_cfg(
-        unobserved(),
-        vec![
-            Op::Write {
-                h: H::Main,
-                data: text(100, 1),
-            },
-            Op::Outsider {
-                cmd: Out::WriteAt {
-                    data: text(1, 2),
-                    at: Pos::End(10),
-                },
-            },
-            Op::Outsider { cmd: Out::Close },
-            keep_reading(90),
-            Op::Write {
-                h: H::Main,
-                data: text(50, 3),
-            },
-            Op::Outsider {
-                cmd: Out::Append { data: text(3, 4) },
-            },
-            keep_reading(140),
-            Op::Len { h: H::Main },
         ],
     );
 }
