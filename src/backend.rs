@@ -87,7 +87,13 @@ impl MmapFile {
         #[cfg(mapped_io)]
         let backend = match Deferred::new(&file, map, opened)? {
             Some(deferred) => Backend::Deferred(Box::new(deferred)),
-            None => Backend::choose(&file, map, opened)?,
+            None => match Backend::choose(&file, map, opened)? {
+                Backend::Syscalls => match Deferred::unmappable(&file, map)? {
+                    Some(unmappable) => Backend::Deferred(Box::new(unmappable)),
+                    None => Backend::Syscalls,
+                },
+                backend => backend,
+            },
         };
         #[cfg(not(mapped_io))]
         let backend = {

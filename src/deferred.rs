@@ -185,16 +185,48 @@ impl Deferred {
     /// [`MmapFile::try_clone`]): one that never maps either, and catches
     /// the others up after each call as this one does.
     pub(crate) fn never_mapping(&self) -> Deferred {
+        Deferred::on_syscalls(
+            self.map.clone(),
+            self.forks,
+            self.pid,
+            self.key,
+            self.writes,
+        )
+    }
+
+    /// For a handle that can write to a regular file which no mapping
+    /// serves (O_DIRECT, a sealable file, no fault recovery: see
+    /// [`Backend::choose`]): one that stays on system calls and catches the
+    /// file's mapped handles up after each call, so that [`MmapFile::len`]
+    /// stays exact for its writes too. `None` for any other handle.
+    pub(crate) fn unmappable(file: &File, map: &MapOptions) -> io::Result<Option<Deferred>> {
+        let fd = file.as_fd();
+        let identity = os::identify(fd)?;
+        if !identity.regular || !os::access(fd)?.write {
+            return Ok(None);
+        }
+        let (map, forks, pid) = (map.clone(), fork::count(), std::process::id());
+        Ok(Some(Deferred::on_syscalls(
+            map,
+            forks,
+            pid,
+            identity.key,
+            true,
+        )))
+    }
+
+    /// A handle settled on system calls for good.
+    fn on_syscalls(map: MapOptions, forks: u64, pid: u32, key: (u64, u64), writes: bool) -> Self {
         Deferred {
             mapped: OnceLock::from(Backend::Syscalls),
             calls_left: AtomicU32::new(0),
             transition: RwLock::new(()),
-            map: self.map.clone(),
+            map,
             opened: None,
-            forks: self.forks,
-            pid: self.pid,
-            key: self.key,
-            writes: self.writes,
+            forks,
+            pid,
+            key,
+            writes,
         }
     }
 

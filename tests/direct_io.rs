@@ -8,7 +8,8 @@
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::fs::{self, File};
-use std::io::SeekFrom;
+use std::io::{SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use mmapfile::MmapFile;
@@ -175,4 +176,49 @@ fn o_direct_gives_file_results_errors_included() {
     }
     diffs.same("call count", file.len(), mmap.len());
     diffs.check("O_DIRECT");
+}
+
+/// An O_DIRECT handle stays on system calls (the kernel's alignment rules
+/// are `File`'s); its writes still reach the `len()` of the file's mapped
+/// handles in this process, as every `MmapFile` write does.
+#[test]
+fn o_direct_writes_reach_the_mapped_handles_len() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("file");
+    let mut mapped = MmapFile::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .map_after(0)
+        .open(&path)
+        .unwrap();
+    mapped.write_all(&[b'm'; 4096]).unwrap();
+    let opts = Opts {
+        flags: libc::O_DIRECT,
+        ..Opts::rw()
+    };
+    let direct = match MmapFile::open_with(&opts, &path) {
+        Ok(h) => h,
+        Err(e) => {
+            println!("SKIPPED: no O_DIRECT on {:?}: {e}", dir.path());
+            return;
+        }
+    };
+    assert!(!direct.is_mapped());
+    let mut page = Aligned::new(4096, b'd');
+    assert_eq!(direct.write_at(page.slice_mut(), 4096).unwrap(), 4096);
+    assert_eq!(
+        mapped.len().unwrap(),
+        8192,
+        "the mapped handle missed the write"
+    );
+    direct.set_len(12288).unwrap();
+    assert_eq!(
+        mapped.len().unwrap(),
+        12288,
+        "the mapped handle missed set_len"
+    );
+    let mut back = [0; 4096];
+    mapped.read_exact_at(&mut back, 4096).unwrap();
+    assert!(back.iter().all(|&b| b == b'd'));
 }
