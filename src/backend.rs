@@ -40,6 +40,7 @@ pub(crate) fn opened_now() -> Option<u64> {
     Some(0)
 }
 
+/// Where a handle's I/O goes.
 pub(crate) enum Backend {
     /// Plain system calls on `file`: for what cannot be mapped.
     Syscalls,
@@ -182,7 +183,7 @@ impl MmapFile {
 impl Backend {
     /// The backend for `file`, with `map`'s options. `opened`: the crate
     /// opened `file` itself when the fork count was this (see
-    /// [`crate::opened_now`]), so no one else shares its open file
+    /// [`opened_now`]), so no one else shares its open file
     /// description unless a fork since did.
     pub(crate) fn choose(
         file: &File,

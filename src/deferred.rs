@@ -20,16 +20,19 @@
 //! ([`MmapFile::len`]), and whose mapping controls (`protect`, views)
 //! bind every handle; a write made as a `File` would be one it learns of
 //! only later, as it does another process's. So a handle that can write
-//! maps at its next call once the file has such an inode ([`Deferred::joins`]);
-//! until then it is the file's only `MmapFile` writer and there is no one
-//! to tell. An append-mode handle maps at open: it is a log's, and its
+//! maps at its next call once the file has such an inode
+//! ([`Deferred::joins`]); until then it is the file's only `MmapFile`
+//! writer and there is no one to tell. An append-mode handle maps at open: it is a log's, and its
 //! appends are what the mapping is fastest at. Deferred, the criterion
 //! rows that append 1 MiB to a fresh file after opening it (timing the
 //! appends, not the open) took the mapping's cost into the timed part:
 //! `BufWriter<MmapFile>` with 4 KiB records 280–316 µs against 250–254
-//! mapped at open, 256 B records 281–297 against 240–268. A reader changes nothing that the inode must know, and the
-//! other handles see it as they see a `File` open beside them (Shared, see
-//! the crate docs), as they do a second mapped description.
+//! mapped at open, 256 B records 281–297 against 240–268. A reader
+//! changes nothing that the inode must know, and the other handles see it
+//! as they see a `File` open beside them (Shared, see the crate docs), as
+//! they do a second mapped description. A writer that no mapping can serve
+//! (O_DIRECT, say) stays a `File` for good, and tells the inode of its
+//! writes as one that has not mapped yet does ([`Deferred::unmappable`]).
 //!
 //! The mapping reads the cursor and the size as the kernel has them, so no
 //! call may move either while it does: the calls made meanwhile hold

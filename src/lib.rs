@@ -91,11 +91,10 @@
 //! `File`'s system calls; its cursor is the kernel's file offset, which
 //! the mapping takes over. A write counts four calls more for each whole
 //! page it wrote; an append-mode handle (a log's) maps at open. A handle
-//! that can write maps at its next call once
-//! another `MmapFile` of the process has mapped the file, so that their
-//! shared inode sees every write made through an `MmapFile` of the
-//! process. One that has not mapped when the process forks stays on
-//! system calls.
+//! that can write maps at its next call once another `MmapFile` of the
+//! process has mapped the file, so that their shared inode sees every
+//! write made through an `MmapFile` of the process. One that has not
+//! mapped when the process forks stays on system calls.
 //!
 //! After `fork` (but not `posix_spawn`, which `std::process::Command` uses
 //! where it can), parent and child share each handle's open file
