@@ -33,31 +33,24 @@ pub(crate) trait Locks {
     fn unlock_(&self) -> io::Result<()>;
 }
 
-impl Locks for File {
-    fn try_lock_(&self, shared: bool) -> io::Result<u64> {
-        lock_outcome(if shared {
-            self.try_lock_shared()
-        } else {
-            self.try_lock()
-        })
-    }
-    fn unlock_(&self) -> io::Result<()> {
-        self.unlock()
-    }
+/// `File` and `MmapFile` have the same lock methods.
+macro_rules! impl_locks {
+    ($($t:ty),*) => {$(
+        impl Locks for $t {
+            fn try_lock_(&self, shared: bool) -> io::Result<u64> {
+                lock_outcome(if shared {
+                    self.try_lock_shared()
+                } else {
+                    self.try_lock()
+                })
+            }
+            fn unlock_(&self) -> io::Result<()> {
+                self.unlock()
+            }
+        }
+    )*};
 }
-
-impl Locks for MmapFile {
-    fn try_lock_(&self, shared: bool) -> io::Result<u64> {
-        lock_outcome(if shared {
-            self.try_lock_shared()
-        } else {
-            self.try_lock()
-        })
-    }
-    fn unlock_(&self) -> io::Result<()> {
-        self.unlock()
-    }
-}
+impl_locks!(File, MmapFile);
 
 impl<T: Handle + Locks> World<'_, T> {
     /// Runs `op`; `None` if there is no handle to run it on.
