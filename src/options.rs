@@ -289,16 +289,15 @@ impl OpenOptions {
     /// than at open (0: at open). Until then each call is `File`'s own
     /// system call; from then on every call goes through the mapping. A
     /// handle that makes few calls, one that reads a small file whole or
-    /// writes a short one, say,
-    /// then never pays for a mapping, which costs more than such a handle's
-    /// whole life as a `File` does (the README's Performance section has
-    /// the figures); one that makes many pays a few system calls more
-    /// than if it had mapped at open. A write counts four calls more for
-    /// each whole page it wrote, and a handle that can write maps at its
-    /// next call once another `MmapFile` of the file in the process has
-    /// mapped it (see [`MmapFile::len`] for why). The default is 16, or the value of
-    /// the environment variable `MMAPFILE_MAP_AFTER` (read once, at the
-    /// first open). Results do not change. The mapping controls
+    /// writes a short one, say, then never pays for a mapping, which costs
+    /// more than such a handle's whole life as a `File` does (the README's
+    /// Performance section has the figures); one that makes many pays a
+    /// few system calls more than if it had mapped at open. A write counts
+    /// four calls more for each whole page it wrote, and a handle that can
+    /// write maps at its next call once another `MmapFile` of the file in
+    /// the process has mapped it (see [`MmapFile::len`] for why). The
+    /// default is 16, or the value of the environment variable
+    /// `MMAPFILE_MAP_AFTER` (read once, at the first open). Results do not change. The mapping controls
     /// ([`MmapFile::advise`], [`MmapFile::view`] and the rest),
     /// [`MmapFile::is_mapped`], [`MmapFile::try_clone`],
     /// [`MmapFile::write_to`] and lending the descriptor (`as_fd`) map the
@@ -306,8 +305,7 @@ impl OpenOptions {
     /// [`private`](Self::private), [`populate`](Self::populate), advice
     /// for the pages, an append-mode or write-only handle (an append-mode
     /// one is a log's, which the mapping serves from its first append), or
-    /// a file that is not a regular file
-    /// (which is never mapped).
+    /// a file that is not a regular file (which is never mapped).
     ///
     /// # Errors
     /// [`open`](Self::open) fails with `InvalidInput` where the default is
