@@ -27,8 +27,9 @@
 //!   30% fewer context switches): a larger turn fills the socket's buffer
 //!   and one side waits for the other. On a later Intel Xeon (model 167)
 //!   host, the same rows: 16 KiB 23.5–23.9 ms, 32 KiB 26.6–26.7, 64 to
-//!   256 KiB 41–44, `write` alone 24.7–24.9, `io::copy(File)` 41–53. On an AMD EPYC (Zen 4)
-//!   `write` alone gave 2.4–3.4× `io::copy`, `sendfile` alone 1.6–2.1×.
+//!   256 KiB 41–44, `write` alone 24.7–24.9, `io::copy(File)` 41–53.
+//!   On an AMD EPYC (Zen 4) `write` alone gave 2.4–3.4× `io::copy`,
+//!   `sendfile` alone 1.6–2.1×.
 //! - **Anything else, `sendfile`**: into TCP it sends page references the
 //!   network stack keeps (2.5–4.3× `io::copy` on the EPYC, against
 //!   `write`'s 1.2–2.8×), and into a pipe a `write` was slower still.
