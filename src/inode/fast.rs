@@ -34,8 +34,10 @@
 //! revocation between, when the conditions hold: so a writer that someone
 //! else interrupts at every write (a `write_at` between appends, another
 //! thread's writes) keeps the locks rather than paying a revocation each
-//! time. Revoking costs a system call; it happens when the writer itself
-//! needs the lock (once per growth step), or when the state changes.
+//! time. Revoking costs a system call; it happens when the state changes,
+//! or when the writer needs what only the usual path gives (a larger
+//! window, an error). The writer's growth steps do not revoke: it makes
+//! them under the lock, taken without blocking ([`Inode::step_biased`]).
 
 use std::hint::spin_loop;
 use std::os::fd::BorrowedFd;
@@ -82,10 +84,15 @@ pub(super) struct Bias {
 }
 
 impl Bias {
-    /// Under the lock, on the grower thread: the file on disk reaches `to`;
-    /// a write past `grow_at` asks for more.
-    pub(super) fn grown(&self, grow_at: u64, to: u64) {
+    /// Under the lock, after a step made while the bias stands: the file on
+    /// disk reaches `to`.
+    pub(super) fn reaches(&self, to: u64) {
         self.write_end.store(to, Ordering::Release);
+    }
+
+    /// Under the lock, on the grower thread: a write past `grow_at` asks
+    /// for the next step.
+    pub(super) fn ask_at(&self, grow_at: u64) {
         self.grow_at.store(grow_at, Ordering::Relaxed);
     }
 
@@ -246,11 +253,8 @@ impl Inode {
         };
         let end = offset.checked_add(buf.len() as u64)?;
         // Acquire: the grower's step (see `ahead.rs`) is on disk.
-        let mut write_end = self.bias.write_end.load(Ordering::Acquire);
-        if end > write_end && self.bias.growing.load(Ordering::Relaxed) {
-            write_end = self.bias.wait_for_step();
-        }
-        if buf.is_empty() || offset > len || end > write_end {
+        let write_end = self.bias.write_end.load(Ordering::Acquire);
+        if buf.is_empty() || offset > len || (end > write_end && !self.step_for(end)) {
             return None;
         }
         let window = self.current();
@@ -274,6 +278,26 @@ impl Inode {
             self.want_step();
         }
         Some(buf.len())
+    }
+
+    /// A fast write would end past `write_end`: waits for the step the
+    /// grower is making, or makes one itself, under the lock but keeping
+    /// the bias (see [`Inode::step_biased`]). Returns whether the write
+    /// now fits; not where the lock is held (by a revoker, who waits for
+    /// this write to finish) or the step cannot be made: the usual path
+    /// then grows the file.
+    #[cold]
+    #[inline(never)]
+    fn step_for(&self, end: u64) -> bool {
+        if self.bias.growing.load(Ordering::Relaxed) {
+            return end <= self.bias.wait_for_step();
+        }
+        let Ok(st) = self.state.try_lock() else {
+            return false;
+        };
+        // Revokers clear `biased` under the lock: one that did so before we
+        // took it may already have let the state change.
+        self.bias.biased.load(Ordering::Relaxed) && self.step_biased(&st, end).is_some()
     }
 
     /// Asks the grower thread for the next step, once.
@@ -335,14 +359,10 @@ impl Inode {
             && current.writable()
             && !self.read_only.load(Ordering::Relaxed)
         {
-            // Short of the grower's length, a later grant (there is one a
-            // step at least) prepares it, so that small files never start
-            // the thread.
-            let grow_at = if io.growth == Growth::Background
-                && self.len() >= ahead::FROM / 2
-                && ahead::prepare(&mut st, io.fd)
-            {
-                // The first fast write past this asks for the next step.
+            st.ahead = Some(ahead::Ahead::new(io.fd, io.growth));
+            let grow_at = if io.growth == Growth::Background {
+                // The first fast write past this asks for the next step:
+                // small files never start the grower thread.
                 self.len().max(ahead::FROM)
             } else {
                 u64::MAX
@@ -397,5 +417,55 @@ impl Description<Inode> {
     /// After a positional write: asks for the bias for this thread.
     pub(crate) fn bias_thread(&self, fd: BorrowedFd<'_>) {
         self.store.try_bias(&self.io(fd), thread_token());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use super::Bias;
+    use crate::inode::tests::{inode, open_rw};
+
+    /// For the inode's unit tests: what the bias stands at.
+    impl Bias {
+        pub(in crate::inode) fn is_biased(&self) -> bool {
+            self.biased.load(Relaxed)
+        }
+
+        pub(in crate::inode) fn asks_at(&self) -> u64 {
+            self.grow_at.load(Relaxed)
+        }
+    }
+
+    /// Writes that cross growth steps keep the bias: the writer makes each
+    /// step itself, under the lock, without revoking (`Inode::step_for`).
+    #[test]
+    fn a_biased_writer_makes_its_steps_without_revoking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut f = open_rw(&path);
+        let record = [7u8; 4096];
+        let mut written = 0u64;
+        while !inode(&f).bias.is_biased() {
+            assert!(written < 64 * 4096, "never biased");
+            f.write_all(&record).unwrap();
+            written += 4096;
+        }
+        let first_end = inode(&f).bias.write_end.load(Relaxed);
+        let until = (inode(&f).current().cap as u64).min(16 << 20);
+        while written + 4096 <= until {
+            f.write_all(&record).unwrap();
+            written += 4096;
+            assert!(inode(&f).bias.is_biased(), "revoked at {written}");
+        }
+        assert!(
+            inode(&f).bias.write_end.load(Relaxed) >= written.max(first_end + 1),
+            "no step made under the bias"
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, written);
+        assert!(bytes.iter().all(|&b| b == 7));
     }
 }
