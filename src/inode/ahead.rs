@@ -202,7 +202,7 @@ mod tests {
 
     use super::FROM;
     use crate::MmapFile;
-    use crate::inode::tests::inode;
+    use crate::inode::tests::{inode, write_until_biased};
 
     /// A bias granted while the file is small, and kept across the steps
     /// its writer makes itself, still gets the grower from [`FROM`] on:
@@ -219,12 +219,7 @@ mod tests {
             .open(dir.path().join("log"))
             .unwrap();
         let record = [3u8; 4096];
-        let mut written = 0u64;
-        while !inode(&f).bias.is_biased() {
-            assert!(written < 64 * 4096, "never biased");
-            f.write_all(&record).unwrap();
-            written += 4096;
-        }
+        let mut written = write_until_biased(&mut f, &record);
         assert_eq!(inode(&f).bias.asks_at(), FROM);
         while written <= FROM {
             f.write_all(&record).unwrap();

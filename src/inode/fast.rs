@@ -426,7 +426,7 @@ mod tests {
     use std::sync::atomic::Ordering::Relaxed;
 
     use super::Bias;
-    use crate::inode::tests::{inode, open_rw};
+    use crate::inode::tests::{inode, open_rw, write_until_biased};
 
     /// For the inode's unit tests: what the bias stands at.
     impl Bias {
@@ -447,12 +447,7 @@ mod tests {
         let path = dir.path().join("log");
         let mut f = open_rw(&path);
         let record = [7u8; 4096];
-        let mut written = 0u64;
-        while !inode(&f).bias.is_biased() {
-            assert!(written < 64 * 4096, "never biased");
-            f.write_all(&record).unwrap();
-            written += 4096;
-        }
+        let mut written = write_until_biased(&mut f, &record);
         let first_end = inode(&f).bias.write_end.load(Relaxed);
         let until = (inode(&f).current().cap as u64).min(16 << 20);
         while written + 4096 <= until {

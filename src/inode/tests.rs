@@ -29,3 +29,15 @@ pub(super) fn open_ro(path: &std::path::Path) -> MmapFile {
         .open(path)
         .unwrap()
 }
+
+/// Writes `record` through `f` until its inode is biased towards it (see
+/// `fast.rs`); returns the bytes written.
+pub(super) fn write_until_biased(f: &mut MmapFile, record: &[u8]) -> u64 {
+    let mut written = 0u64;
+    while !inode(f).bias.is_biased() {
+        assert!(written < 64 * record.len() as u64, "never biased");
+        std::io::Write::write_all(f, record).unwrap();
+        written += record.len() as u64;
+    }
+    written
+}
