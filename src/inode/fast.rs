@@ -295,9 +295,10 @@ impl Inode {
         let Ok(st) = self.state.try_lock() else {
             return false;
         };
-        // Revokers clear `biased` under the lock: one that did so before we
-        // took it may already have let the state change.
-        self.bias.biased.load(Ordering::Relaxed) && self.step_biased(&st, end).is_some()
+        // Only a revoker clears `biased`, under the lock, and it keeps the
+        // lock until this write ends: holding it, the bias still stands.
+        debug_assert!(self.bias.biased.load(Ordering::Relaxed));
+        self.step_biased(&st, end).is_some()
     }
 
     /// Asks the grower thread for the next step, once.
