@@ -1,5 +1,6 @@
 //! Copying a whole page-cached file into a socket whose other end a thread
-//! drains: a `UnixStream::pair` (on Unix) and a loopback TCP connection.
+//! drains: a `UnixStream::pair` (on Unix; `copy_unix` with the default send
+//! buffer, `copy_unix_sndbuf` with 2 MiB) and a loopback TCP connection.
 //!
 //! Contenders: `io::copy(&mut MmapFile, ..)`, `MmapFile::write_to`
 //! (`sendfile`), `io::copy(&mut File, ..)`, the `memmap2` ceiling
@@ -29,8 +30,14 @@ fn main() {
     let mut c = common::criterion();
     #[cfg(unix)]
     {
-        let unix = common::unix_sink().expect("UnixStream::pair");
+        let unix = common::unix_sink(None).expect("UnixStream::pair");
         copy_into(&mut c, "copy_unix", &readers, unix);
+        // The send buffer bounds the row (see src/description/send.rs):
+        // the same contenders through a socket whose owner enlarged it.
+        let mut unix = common::unix_sink(Some(1 << 20)).expect("UnixStream::pair");
+        let size = rustix::net::sockopt::socket_send_buffer_size(unix.stream());
+        eprintln!("copy_unix_sndbuf: a send buffer of {size:?} bytes");
+        copy_into(&mut c, "copy_unix_sndbuf", &readers, unix);
     }
     let tcp = common::tcp_sink().expect("loopback TCP connection");
     copy_into(&mut c, "copy_tcp", &readers, tcp);

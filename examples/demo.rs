@@ -284,7 +284,7 @@ fn race_all(path: &Path, len: u64, lines: u64) -> io::Result<Vec<Row>> {
     bytes_row("(a) count lines, MmapFile::view (zero-copy)", t);
 
     #[cfg(unix)]
-    let (socket, mut sink) = ("a Unix socket", common::unix_sink()?);
+    let (socket, mut sink) = ("a Unix socket", common::unix_sink(None)?);
     #[cfg(windows)]
     let (socket, mut sink) = ("a TCP socket", common::tcp_sink()?);
     println!("(b) copy into {socket}");

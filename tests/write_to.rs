@@ -78,6 +78,27 @@ fn into_a_unix_socket_while_exclusive() {
     sends_from_the_cursor(&mut m, &bytes);
 }
 
+/// Into a socket whose owner enlarged its send buffer, where the turns are
+/// longer (see src/description/send.rs): the same bytes, and the buffer
+/// as its owner left it.
+#[test]
+fn into_a_unix_socket_with_a_larger_send_buffer() {
+    use rustix::net::sockopt::{set_socket_send_buffer_size, socket_send_buffer_size};
+    let (_dir, path, bytes) = data_file();
+    let mut m = MmapFile::open(&path).unwrap();
+    let (mut tx, rx) = UnixStream::pair().unwrap();
+    set_socket_send_buffer_size(&tx, 1 << 20).unwrap();
+    let size = socket_send_buffer_size(&tx).unwrap();
+    let reader = drain(rx);
+    assert_eq!(m.write_to(&mut tx).unwrap(), LEN as u64);
+    assert_eq!(socket_send_buffer_size(&tx).unwrap(), size);
+    drop(tx);
+    assert!(
+        reader.join().unwrap() == bytes,
+        "the socket got other bytes"
+    );
+}
+
 #[test]
 fn into_a_unix_socket_while_shared() {
     let (_dir, path, bytes) = data_file();

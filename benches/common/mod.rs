@@ -354,10 +354,15 @@ pub struct Sink<S: Stream> {
     drain: Option<JoinHandle<io::Result<()>>>,
 }
 
-/// A `UnixStream::pair` with a draining thread on one end.
+/// A `UnixStream::pair` with a draining thread on one end; with
+/// `send_buffer`, the writing end's `SO_SNDBUF` asks for that many bytes
+/// (the kernel doubles it, up to `net.core.wmem_max`).
 #[cfg(unix)]
-pub fn unix_sink() -> io::Result<Sink<UnixStream>> {
+pub fn unix_sink(send_buffer: Option<usize>) -> io::Result<Sink<UnixStream>> {
     let (tx, rx) = UnixStream::pair()?;
+    if let Some(size) = send_buffer {
+        rustix::net::sockopt::set_socket_send_buffer_size(&tx, size)?;
+    }
     Ok(Sink::new(tx, rx))
 }
 

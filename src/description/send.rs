@@ -3,7 +3,7 @@
 //!
 //! Two ways, chosen by what `out` is:
 //!
-//! - **Into a Unix-domain stream socket, turns of [`TURN`] bytes: a
+//! - **Into a Unix-domain stream socket, turns (see [`turn`]): a
 //!   `write(2)` straight out of the mapping, then a `sendfile`.** The two
 //!   put the copy on different cores. The socket takes a `sendfile` as one
 //!   reference per page, which the receiver copies out of the page cache
@@ -30,6 +30,22 @@
 //!   256 KiB 41–44, `write` alone 24.7–24.9, `io::copy(File)` 41–53.
 //!   On an AMD EPYC (Zen 4) `write` alone gave 2.4–3.4× `io::copy`,
 //!   `sendfile` alone 1.6–2.1×.
+//!
+//!   The socket's send buffer bounds it: the default
+//!   (`net.core.wmem_default`, 208 KiB) holds a few turns, and each side
+//!   keeps waiting for the other. The same rows on the Xeon (model 167),
+//!   two rounds, the buffer set by the caller's `setsockopt(SO_SNDBUF)`
+//!   (the kernel doubles what it asks for): 24–26 ms with the default
+//!   buffer (turns of 16 or 32 KiB; 64 KiB took 37–46); 16.7 ms with
+//!   512 KiB (32 KiB turns; 16 KiB took 22–24, 64 KiB 18.4); 15.1–15.7 ms
+//!   with 2 MiB (256 or 512 KiB turns; 128 KiB 16.1–16.2, 32 KiB
+//!   17.9–18.3); 15.0–15.2 ms with 8 MiB (512 KiB turns; 128 KiB
+//!   15.9–16.2). `io::copy(File)` took 46–57 ms with each. So a turn is a
+//!   sixteenth of the buffer, from 32 KiB to 1 MiB (see [`turn`]), and a
+//!   third `getsockopt` reads the buffer's size. `write_to` never resizes
+//!   the caller's buffer: another thread's `getsockopt` would see it, the
+//!   socket could hold more of the kernel's memory, and `io::copy(File)`
+//!   does neither.
 //! - **Anything else, `sendfile`**: into TCP it sends page references the
 //!   network stack keeps (2.5–4.3× `io::copy` on the EPYC, against
 //!   `write`'s 1.2–2.8×), and into a pipe a `write` was slower still.
@@ -38,7 +54,7 @@
 //! (the same loop, sending N bytes and waiting for the receiver each time:
 //! at 256 KiB `write` took 1.3× `sendfile`'s time, at 1 MiB 0.76–1.06×,
 //! at 4 MiB 0.62–0.72×), and telling what `out` is costs two
-//! `getsockopt` calls, some 480 ns each here, which a 4 KiB `sendfile`
+//! `getsockopt` calls (three for a Unix socket), some 480 ns each here, which a 4 KiB `sendfile`
 //! into TCP (2.4–2.8 µs) would feel: so a shorter send never asks.
 //!
 //! The mapped way applies where a read would be a plain copy
@@ -58,8 +74,19 @@ use crate::os;
 const CALL_MAX: u64 = 1 << 30;
 
 /// Into a Unix socket, a `write` from the mapping and a `sendfile` take
-/// turns of this many bytes (see the module docs).
-const TURN: usize = 32 << 10;
+/// turns of a sixteenth of the socket's send buffer, a power of two from
+/// this many bytes (the turn a default 208 KiB buffer takes)...
+const TURN_MIN: usize = 32 << 10;
+
+/// ...to this many (see the module docs).
+const TURN_MAX: usize = 1 << 20;
+
+/// The turn into a Unix socket whose send buffer holds `send_buffer`
+/// bytes: [`TURN_MIN`] where the buffer cannot be told.
+fn turn(send_buffer: Option<usize>) -> usize {
+    let turn = send_buffer.map_or(TURN_MIN, |b| (b / 16).clamp(TURN_MIN, TURN_MAX));
+    1 << turn.ilog2()
+}
 
 /// Sends of fewer bytes than this use `sendfile` into every socket (see
 /// the module docs).
@@ -87,6 +114,11 @@ impl<S: Store> Description<S> {
         let start = *pos;
         let mut mapped =
             self.store.len().saturating_sub(start) >= MAPPED_FROM && os::is_unix_stream(out);
+        let turn = if mapped {
+            turn(os::send_buffer_size(out).ok())
+        } else {
+            0
+        };
         // Where `mapped`, turns alternate: a `write` from the mapping, then
         // a `sendfile`.
         let mut writes_next = mapped;
@@ -97,7 +129,7 @@ impl<S: Store> Description<S> {
             };
             let mut count = usize::try_from(left.min(CALL_MAX)).unwrap_or(usize::MAX);
             if mapped {
-                count = count.min(TURN);
+                count = count.min(turn);
                 if writes_next {
                     writes_next = false;
                     match self.store.send_mapped(out, *pos, count) {
@@ -131,7 +163,23 @@ mod tests {
     use std::io::Read;
     use std::os::unix::net::UnixStream;
 
+    use super::turn;
     use crate::{Backend, MmapFile};
+
+    #[test]
+    fn a_turn_is_a_sixteenth_of_the_send_buffer_as_a_power_of_two() {
+        for (buffer, expected) in [
+            (None, 32 << 10),
+            (Some(0), 32 << 10),
+            (Some(212_992), 32 << 10), // the default, wmem_default
+            (Some(1 << 19), 32 << 10),
+            (Some(3 << 20), 128 << 10),
+            (Some(8 << 20), 512 << 10),
+            (Some(usize::MAX), 1 << 20),
+        ] {
+            assert_eq!(turn(buffer), expected, "a buffer of {buffer:?}");
+        }
+    }
 
     /// The kernel's copy out of the mapping faults where the file no
     /// longer reaches (cut here through the handle's own descriptor, behind

@@ -302,6 +302,15 @@ pub(crate) fn is_unix_stream(fd: BorrowedFd<'_>) -> bool {
         && sockopt::socket_type(fd).is_ok_and(|t| t == SocketType::STREAM)
 }
 
+/// `getsockopt(fd, SOL_SOCKET, SO_SNDBUF)`: the socket's send buffer, in
+/// bytes (twice what `setsockopt` asked for: the kernel doubles it).
+///
+/// # References
+///  - [Linux](https://man7.org/linux/man-pages/man7/socket.7.html)
+pub(crate) fn send_buffer_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    Ok(rustix::net::sockopt::socket_send_buffer_size(fd)?)
+}
+
 /// `memfd_create("mmapfile", MFD_CLOEXEC)`: a file in memory, for
 /// `MmapFile::anonymous`.
 ///
