@@ -54,8 +54,9 @@
 //! (the same loop, sending N bytes and waiting for the receiver each time:
 //! at 256 KiB `write` took 1.3× `sendfile`'s time, at 1 MiB 0.76–1.06×,
 //! at 4 MiB 0.62–0.72×), and telling what `out` is costs two
-//! `getsockopt` calls (three for a Unix socket), some 480 ns each here, which a 4 KiB `sendfile`
-//! into TCP (2.4–2.8 µs) would feel: so a shorter send never asks.
+//! `getsockopt` calls (three for a Unix socket), some 480 ns each here,
+//! which a 4 KiB `sendfile` into TCP (2.4–2.8 µs) would feel: so a shorter
+//! send never asks.
 //!
 //! The mapped way applies where a read would be a plain copy
 //! ([`crate::inode::Inode::send_mapped`]): the inode Exclusive, the range
@@ -74,8 +75,9 @@ use crate::os;
 const CALL_MAX: u64 = 1 << 30;
 
 /// Into a Unix socket, a `write` from the mapping and a `sendfile` take
-/// turns of a sixteenth of the socket's send buffer, a power of two from
-/// this many bytes (the turn a default 208 KiB buffer takes)...
+/// turns of a sixteenth of the socket's send buffer, rounded down to a
+/// power of two, from this many bytes (the turn a default 208 KiB buffer
+/// takes)...
 const TURN_MIN: usize = 32 << 10;
 
 /// ...to this many (see the module docs).
@@ -114,7 +116,7 @@ impl<S: Store> Description<S> {
         let start = *pos;
         let mut mapped =
             self.store.len().saturating_sub(start) >= MAPPED_FROM && os::is_unix_stream(out);
-        let turn = if mapped {
+        let turn_len = if mapped {
             turn(os::send_buffer_size(out).ok())
         } else {
             0
@@ -129,7 +131,7 @@ impl<S: Store> Description<S> {
             };
             let mut count = usize::try_from(left.min(CALL_MAX)).unwrap_or(usize::MAX);
             if mapped {
-                count = count.min(turn);
+                count = count.min(turn_len);
                 if writes_next {
                     writes_next = false;
                     match self.store.send_mapped(out, *pos, count) {
